@@ -1,0 +1,110 @@
+"""Users, passwords and personal API tokens."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from functools import cache
+
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from berth import audit, db
+from berth.clock import utcnow
+from berth.errors import Conflict, InvalidInput
+from berth.models import ApiToken, User
+
+USERNAME_RULE = "2-64 characters: lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD_LENGTH = 8
+TOKEN_PREFIX = "berth_"
+
+
+def validate_username(username: str) -> None:
+    if not isinstance(username, str) or not _USERNAME.match(username):
+        raise InvalidInput(f"invalid username {username!r}: {USERNAME_RULE}")
+
+
+def validate_password(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def find_user(username: str) -> User | None:
+    return db.session.scalar(select(User).where(User.username == username))
+
+
+def create_user(username: str, password: str, *, is_admin: bool = False,
+                actor: str | None = None) -> User:
+    validate_username(username)
+    validate_password(password)
+    if find_user(username) is not None:
+        raise Conflict(f"user {username!r} already exists")
+    user = User(username=username, password_hash=generate_password_hash(password),
+                is_admin=is_admin)
+    db.session.add(user)
+    audit.record("user.create", f"created user {username}", subject_type="user",
+                 subject=username, actor=actor, is_admin=is_admin)
+    return user
+
+
+def set_password(user: User, password: str, *, actor: str | None = None) -> None:
+    validate_password(password)
+    user.password_hash = generate_password_hash(password)
+    audit.record("user.password", f"changed the password of {user.username}",
+                 subject_type="user", subject=user.username, actor=actor)
+
+
+def ensure_admin(password: str) -> tuple[User, bool]:
+    """Create the `admin` system administrator unless it exists. Returns (user, created)."""
+    user = find_user("admin")
+    if user is not None:
+        return user, False
+    return create_user("admin", password, is_admin=True, actor="bootstrap"), True
+
+
+def authenticate(username: str, password: str) -> User | None:
+    user = find_user(username)
+    if user is None or not user.active:
+        # Spend the same time as a real check so timing does not reveal which users exist.
+        check_password_hash(_dummy_hash(), password)
+        return None
+    return user if check_password_hash(user.password_hash, password) else None
+
+
+def _token_digest(token: str) -> str:
+    # API tokens are long random strings, so a fast hash is enough (unlike passwords).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """Returns the record and the token itself, which is shown once and never stored."""
+    if not name or len(name) > 64:
+        raise InvalidInput("token name must be 1-64 characters")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user=user, name=name, token_hash=_token_digest(secret))
+    db.session.add(token)
+    audit.record("token.create", f"created API token {name}", subject_type="user",
+                 subject=user.username, actor=user.username)
+    return token, secret
+
+
+def authenticate_token(secret: str) -> User | None:
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(secret)))
+    if token is None or token.revoked_at is not None or not token.user.active:
+        return None
+    token.last_used_at = utcnow()
+    return token.user
+
+
+def revoke_api_token(token: ApiToken, *, actor: str) -> None:
+    token.revoked_at = utcnow()
+    audit.record("token.revoke", f"revoked API token {token.name}", subject_type="user",
+                 subject=token.user.username, actor=actor)
+
+
+@cache
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_urlsafe(16))

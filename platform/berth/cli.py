@@ -1,0 +1,90 @@
+"""The `berth` command: database migrations, bootstrap and admin tasks for operators."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from berth import db, migrate
+from berth.config import Config
+from berth.errors import BerthError
+
+
+def _config() -> Config:
+    return Config.from_env()
+
+
+@click.group()
+def main() -> None:
+    """Berth: container operations on a fleet of Docker hosts."""
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database migrations."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Migrate the database (DATABASE_URL) up to REVISION."""
+    migrate.upgrade(_config().database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (e.g. base)."""
+    migrate.downgrade(_config().database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@main.command("release")
+def release() -> None:
+    """The release step: migrate, then create `admin` if BERTH_ADMIN_PASSWORD is set."""
+    config = _config()
+    migrate.upgrade(config.database_url)
+    click.echo("database migrated")
+    if config.admin_password:
+        _ensure_admin(config, config.admin_password)
+
+
+def _ensure_admin(config: Config, password: str) -> None:
+    from berth import accounts
+
+    db.configure(config.database_url)
+    try:
+        with db.unit_of_work():
+            _, created = accounts.ensure_admin(password)
+    except BerthError as error:
+        raise click.ClickException(error.message) from error
+    click.echo("created user admin" if created else "user admin already exists (unchanged)")
+
+
+@main.group("admin")
+def admin_group() -> None:
+    """System administrators."""
+
+
+@admin_group.command("create")
+@click.option("--password", envvar="BERTH_ADMIN_PASSWORD", prompt=True, hide_input=True,
+              confirmation_prompt=True, help="defaults to $BERTH_ADMIN_PASSWORD")
+def admin_create(password: str) -> None:
+    """Create the `admin` system administrator (idempotent)."""
+    config = _config()
+    migrate.upgrade(config.database_url)
+    _ensure_admin(config, password)
+
+
+@main.command("diagnose")
+def diagnose() -> None:
+    """Print facts about this process (Python, the stdlib `platform` module) as JSON."""
+    from berth import runtime
+
+    click.echo(json.dumps(runtime.describe()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Configuration from the environment, with embedded defaults that need no server.
+
+One `Config` is shared by the web app, the Celery worker and beat, and the CLI, so every
+process agrees on the instance folder, the database and the broker.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _instance_dir(env: dict[str, str]) -> Path:
+    return Path(env.get("BERTH_INSTANCE", "instance")).resolve()
+
+
+def _persistent_secret(path: Path) -> str:
+    """A random secret created on first start and kept, so sessions survive restarts."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Config:
+    instance_dir: Path
+    database_url: str
+    broker_url: str
+    result_backend: str
+    secret_key: str = field(repr=False)
+    admin_password: str | None = field(default=None, repr=False)
+    # Registry token service: what the registry calls us and how long a token lives.
+    registry_service: str = "berth-registry"
+    token_issuer: str = "berth"
+    token_lifetime_s: int = 300
+    notification_secret: str = field(default="", repr=False)
+    # Liveness: how often beat probes hosts and how many failures make a host down.
+    probe_interval_s: float = 10.0
+    probe_timeout_s: float = 3.0
+    probe_failures_for_down: int = 2
+    reconcile_interval_s: float = 15.0
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Config":
+        env = dict(os.environ if env is None else env)
+        instance = _instance_dir(env)
+        values = dict(
+            instance_dir=instance,
+            database_url=env.get("DATABASE_URL", f"sqlite:///{instance / 'berth.sqlite'}"),
+            # kombu's SQLAlchemy transport: a broker that needs no server.
+            broker_url=env.get("BROKER_URL", f"sqla+sqlite:///{instance / 'broker.sqlite'}"),
+            result_backend=env.get(
+                "RESULT_BACKEND", f"db+sqlite:///{instance / 'results.sqlite'}"
+            ),
+            secret_key=env.get("SECRET_KEY") or _persistent_secret(instance / "secret_key"),
+            admin_password=env.get("BERTH_ADMIN_PASSWORD") or None,
+            notification_secret=env.get("BERTH_NOTIFICATION_SECRET")
+            or _persistent_secret(instance / "notification_secret"),
+        )
+        for name, cast in (
+            ("token_lifetime_s", int),
+            ("probe_interval_s", float),
+            ("probe_timeout_s", float),
+            ("probe_failures_for_down", int),
+            ("reconcile_interval_s", float),
+        ):
+            raw = env.get("BERTH_" + name.upper())
+            if raw:
+                values[name] = cast(raw)
+        values.update(overrides)
+        return cls(**values)

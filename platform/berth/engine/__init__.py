@@ -1,0 +1,102 @@
+"""The boundary to Docker engines: a small interface, plain data in and out.
+
+`DockerEngine` (berth.engine.sdk) talks to a real engine over a unix socket or TCP+TLS;
+`FakeEngine` (berth.engine.fake) keeps containers in memory for unit tests of pure logic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+# Every container Berth creates carries these labels; the reconciler never touches others.
+LABEL_MANAGED = "io.berth.managed"
+LABEL_SERVICE = "io.berth.service"
+LABEL_INSTANCE = "io.berth.instance"
+LABEL_REVISION = "io.berth.revision"
+
+
+class EngineError(Exception):
+    """The engine could not be reached or refused the request; the message says which."""
+
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    ca: str = field(repr=False)
+    cert: str = field(repr=False)
+    key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str  # unix:///var/run/docker.sock or tcp://10.0.0.5:2376
+    tls: TlsMaterial | None = None
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    cpus: int
+    memory: int
+    kernel: str
+    engine_version: str
+    os: str
+    images: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    image: str
+    labels: dict[str, str]
+    command: list[str] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    cpus: float | None = None
+    memory: int | None = None
+    network_mode: str = "none"  # "none", "host" or "bridge"
+    ports: dict[int, int] = field(default_factory=dict)  # container port -> host port (bridge)
+    healthcheck: dict | None = None  # {"test": [...], "interval_s": 1, "retries": 3, ...}
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    name: str
+    image: str
+    labels: dict[str, str]
+    status: str  # created, running, exited, ...
+    health: str | None = None  # starting, healthy, unhealthy, or None without a healthcheck
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """One stats reading; CPU% needs two of them (see berth.engine.cpu_percent)."""
+
+    container_cpu_ns: int
+    system_cpu_ns: int
+    online_cpus: int
+
+
+class Engine(Protocol):
+    def ping(self) -> bool: ...
+    def info(self) -> EngineInfo: ...
+    def list_containers(self, labels: dict[str, str] | None = None,
+                        all: bool = True) -> list[ContainerState]: ...
+    def inspect(self, name_or_id: str) -> ContainerState | None: ...
+    def create(self, spec: ContainerSpec) -> ContainerState: ...
+    def start(self, name_or_id: str) -> None: ...
+    def stop(self, name_or_id: str, timeout_s: int = 10) -> None: ...
+    def remove(self, name_or_id: str, force: bool = True) -> None: ...
+    def pull(self, image: str, username: str | None = None,
+             password: str | None = None) -> None: ...
+    def cpu_sample(self, name_or_id: str) -> CpuSample | None: ...
+    def close(self) -> None: ...
+
+
+def cpu_percent(previous: CpuSample, current: CpuSample) -> float | None:
+    """CPU% the way `docker stats` shows it: 100% is one core."""
+    system_delta = current.system_cpu_ns - previous.system_cpu_ns
+    cpu_delta = current.container_cpu_ns - previous.container_cpu_ns
+    if system_delta <= 0 or cpu_delta < 0:
+        return None
+    return cpu_delta / system_delta * current.online_cpus * 100.0

@@ -1,0 +1,182 @@
+"""The real engine client, over the docker SDK, for unix sockets and TCP with TLS."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.tls import TLSConfig
+from docker.types import Healthcheck
+from requests.exceptions import RequestException
+
+from berth.engine import (
+    ContainerSpec, ContainerState, CpuSample, EngineError, EngineInfo, Endpoint, TlsMaterial,
+)
+
+_NS = 1_000_000_000
+
+
+class _TlsFiles:
+    """The SDK wants file paths: write the PEMs to a private folder for the client's life."""
+
+    def __init__(self, material: TlsMaterial):
+        self.folder = Path(tempfile.mkdtemp(prefix="berth-tls-"))
+        os.chmod(self.folder, 0o700)
+        self.paths = {}
+        for name in ("ca", "cert", "key"):
+            path = self.folder / f"{name}.pem"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(getattr(material, name))
+            self.paths[name] = str(path)
+
+    def config(self) -> TLSConfig:
+        return TLSConfig(client_cert=(self.paths["cert"], self.paths["key"]),
+                         ca_cert=self.paths["ca"], verify=True)
+
+    def remove(self) -> None:
+        for path in self.folder.iterdir():
+            path.unlink()
+        self.folder.rmdir()
+
+
+def _state(container) -> ContainerState:
+    attrs = container.attrs
+    state = attrs.get("State") or {}
+    health = (state.get("Health") or {}).get("Status") if isinstance(state, dict) else None
+    if isinstance(state, str):  # list results carry a short form
+        status = state
+    else:
+        status = state.get("Status", container.status)
+    labels = (attrs.get("Config") or {}).get("Labels") or attrs.get("Labels") or {}
+    image = (attrs.get("Config") or {}).get("Image") or attrs.get("Image", "")
+    return ContainerState(
+        id=container.id, name=container.name, image=image, labels=dict(labels),
+        status=status, health=health,
+        exit_code=state.get("ExitCode") if isinstance(state, dict) else None,
+    )
+
+
+class DockerEngine:
+    def __init__(self, endpoint: Endpoint):
+        self.endpoint = endpoint
+        self._tls = _TlsFiles(endpoint.tls) if endpoint.tls else None
+        url = endpoint.url
+        if self._tls and url.startswith("tcp://"):
+            url = "https://" + url.removeprefix("tcp://")
+        try:
+            self._client = docker.DockerClient(
+                base_url=url, timeout=endpoint.timeout_s,
+                tls=self._tls.config() if self._tls else False,
+            )
+        except DockerException as error:
+            self.close()
+            raise EngineError(f"cannot use engine {endpoint.url}: {error}") from error
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (APIError, DockerException, RequestException, OSError) as error:
+            explanation = getattr(error, "explanation", None) or str(error)
+            raise EngineError(f"{what} on {self.endpoint.url} failed: {explanation}") from error
+
+    def ping(self) -> bool:
+        return bool(self._call("ping", self._client.ping))
+
+    def info(self) -> EngineInfo:
+        info = self._call("info", self._client.info)
+        return EngineInfo(
+            cpus=int(info["NCPU"]), memory=int(info["MemTotal"]),
+            kernel=info.get("KernelVersion", ""), engine_version=info.get("ServerVersion", ""),
+            os=info.get("OperatingSystem", ""),
+        )
+
+    def list_containers(self, labels=None, all=True) -> list[ContainerState]:
+        filters = {"label": [f"{k}={v}" for k, v in (labels or {}).items()]}
+        found = self._call("list containers", self._client.containers.list,
+                           all=all, filters=filters)
+        # The list form lacks health: inspect those that have a healthcheck.
+        return [self.inspect(c.id) or _state(c) for c in found]
+
+    def inspect(self, name_or_id: str) -> ContainerState | None:
+        try:
+            container = self._client.containers.get(name_or_id)
+        except NotFound:
+            return None
+        except (APIError, DockerException, RequestException, OSError) as error:
+            raise EngineError(f"inspect {name_or_id} on {self.endpoint.url} failed: {error}") from error
+        return _state(container)
+
+    def create(self, spec: ContainerSpec) -> ContainerState:
+        kwargs = dict(
+            image=spec.image, name=spec.name, command=spec.command, labels=spec.labels,
+            environment=spec.environment, network_mode=spec.network_mode, detach=True,
+        )
+        if spec.cpus:
+            kwargs["nano_cpus"] = int(spec.cpus * _NS)
+        if spec.memory:
+            kwargs["mem_limit"] = spec.memory
+        if spec.ports and spec.network_mode == "bridge":
+            kwargs["ports"] = {f"{c}/tcp": h for c, h in spec.ports.items()}
+        if spec.healthcheck:
+            check = spec.healthcheck
+            kwargs["healthcheck"] = Healthcheck(
+                test=check["test"], interval=int(check.get("interval_s", 2) * _NS),
+                timeout=int(check.get("timeout_s", 2) * _NS), retries=check.get("retries", 3),
+                start_period=int(check.get("start_period_s", 0) * _NS),
+            )
+        try:
+            container = self._client.containers.create(**kwargs)
+        except ImageNotFound as error:
+            raise EngineError(f"image {spec.image} is not on {self.endpoint.url}") from error
+        except (APIError, DockerException, RequestException, OSError) as error:
+            raise EngineError(f"create {spec.name} on {self.endpoint.url} failed: "
+                              f"{getattr(error, 'explanation', None) or error}") from error
+        return _state(container)
+
+    def start(self, name_or_id: str) -> None:
+        self._call(f"start {name_or_id}", self._client.api.start, name_or_id)
+
+    def stop(self, name_or_id: str, timeout_s: int = 10) -> None:
+        self._call(f"stop {name_or_id}", self._client.api.stop, name_or_id, timeout=timeout_s)
+
+    def remove(self, name_or_id: str, force: bool = True) -> None:
+        try:
+            self._client.api.remove_container(name_or_id, force=force)
+        except NotFound:
+            return  # already gone: removing twice is fine
+        except (APIError, DockerException, RequestException, OSError) as error:
+            raise EngineError(f"remove {name_or_id} on {self.endpoint.url} failed: {error}") from error
+
+    def pull(self, image: str, username=None, password=None) -> None:
+        auth = {"username": username, "password": password} if username else None
+        repository, _, tag = image.rpartition(":")
+        if "/" in tag or not repository:  # no tag given, or the colon was a port
+            repository, tag = image, "latest"
+        self._call(f"pull {image}", self._client.images.pull, repository, tag=tag,
+                   auth_config=auth)
+
+    def cpu_sample(self, name_or_id: str) -> CpuSample | None:
+        try:
+            stats = self._client.api.stats(name_or_id, stream=False, one_shot=True)
+        except NotFound:
+            return None
+        except (APIError, DockerException, RequestException, OSError) as error:
+            raise EngineError(f"stats {name_or_id} on {self.endpoint.url} failed: {error}") from error
+        cpu = stats.get("cpu_stats") or {}
+        usage = (cpu.get("cpu_usage") or {}).get("total_usage")
+        if usage is None or "system_cpu_usage" not in cpu:
+            return None  # not running
+        online = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or [1])
+        return CpuSample(container_cpu_ns=usage, system_cpu_ns=cpu["system_cpu_usage"],
+                         online_cpus=online)
+
+    def close(self) -> None:
+        client = getattr(self, "_client", None)
+        if client is not None:
+            client.close()
+        if self._tls is not None:
+            self._tls.remove()
+            self._tls = None

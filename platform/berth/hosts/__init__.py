@@ -1,0 +1,1 @@
+"""The host inventory: clusters, pools, hosts, and knowing which hosts are alive."""

@@ -1,0 +1,105 @@
+"""Services (desired state), their dependencies, and the container instances observed."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from berth.clock import utcnow
+from berth.db import Base
+
+
+class Application(Base):
+    __tablename__ = "applications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    services: Mapped[list[Service]] = relationship(back_populates="application")
+
+
+class Service(Base):
+    __tablename__ = "services"
+    __table_args__ = (
+        UniqueConstraint("application_id", "name"),
+        CheckConstraint("strategy IN ('spread', 'binpack')", name="strategy"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    image: Mapped[str] = mapped_column(String(512))  # repository:tag or repository@digest
+    command: Mapped[list | None] = mapped_column(JSON)
+    environment: Mapped[dict] = mapped_column(JSON, default=dict)
+    ports: Mapped[list] = mapped_column(JSON, default=list)
+    cpus: Mapped[float] = mapped_column(default=0.1)
+    memory: Mapped[int] = mapped_column(BigInteger, default=64 * 2**20)
+    constraints: Mapped[list] = mapped_column(JSON, default=list)
+    strategy: Mapped[str] = mapped_column(String(16), default="spread")
+    healthcheck: Mapped[dict | None] = mapped_column(JSON)
+    replicas: Mapped[int] = mapped_column(default=1)
+    revision: Mapped[int] = mapped_column(default=1)
+    status: Mapped[str] = mapped_column(String(32), default="pending")
+    status_detail: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    application: Mapped[Application] = relationship(back_populates="services")
+    instances: Mapped[list[ContainerInstance]] = relationship(back_populates="service")
+
+
+class ServiceDependency(Base):
+    __tablename__ = "service_dependencies"
+    __table_args__ = (
+        UniqueConstraint("service_id", "depends_on_id"),
+        CheckConstraint("condition IN ('started', 'healthy')", name="condition"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    depends_on_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    condition: Mapped[str] = mapped_column(String(16), default="healthy")
+
+
+class ContainerInstance(Base):
+    """One replica: its deterministic name lets a retried task find its container."""
+
+    __tablename__ = "container_instances"
+    __table_args__ = (UniqueConstraint("service_id", "slot", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id", ondelete="SET NULL"), index=True)
+    slot: Mapped[int]
+    revision: Mapped[int]
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    container_id: Mapped[str | None] = mapped_column(String(64))
+    host_port: Mapped[int | None]
+    state: Mapped[str] = mapped_column(String(32), default="pending")
+    health: Mapped[str | None] = mapped_column(String(32))
+    cpu_percent: Mapped[float | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    service: Mapped[Service] = relationship(back_populates="instances")
+
+
+class AutoscalingPolicy(Base):
+    """Keep CPU under a target; `cpu_basis` says what 100% means (one core or the limit)."""
+
+    __tablename__ = "autoscaling_policies"
+    __table_args__ = (CheckConstraint("cpu_basis IN ('core', 'limit')", name="cpu_basis"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), unique=True
+    )
+    enabled: Mapped[bool] = mapped_column(default=True)
+    min_replicas: Mapped[int] = mapped_column(default=1)
+    max_replicas: Mapped[int] = mapped_column(default=10)
+    target_cpu_percent: Mapped[float] = mapped_column(default=50.0)
+    cpu_basis: Mapped[str] = mapped_column(String(8), default="limit")
+    scale_up_factor: Mapped[float] = mapped_column(default=2.0)
+    cooldown_s: Mapped[int] = mapped_column(default=60)
+    last_scaled_at: Mapped[datetime | None]

@@ -1,0 +1,18 @@
+"""The beat schedule, in one place: every periodic reconcile Berth runs."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from berth.config import Config
+
+
+def beat_schedule(config: "Config") -> dict:
+    return {
+        "probe-hosts": {
+            "task": "berth.hosts.tasks.probe_all_hosts",
+            "schedule": config.probe_interval_s,
+            # A probe round older than its period is stale; drop it rather than pile up.
+            "options": {"expires": config.probe_interval_s},
+        },
+    }

@@ -1,0 +1,57 @@
+"""Inventory services against a fake engine: what is saved, and what is not."""
+import pytest
+
+from berth import db
+from berth.engine.fake import FakeEngine
+from berth.errors import InvalidInput
+from berth.hosts import services
+from berth.models import Event, Host
+
+
+def connect_to(engines: dict[str, FakeEngine]):
+    return lambda endpoint: engines[endpoint.url]
+
+
+def test_add_host_reads_hardware_from_the_engine(database):
+    engines = {"tcp://127.0.0.1:1": FakeEngine(cpus=32, memory=32 * 2**30)}
+    host = services.add_host("h1", "tcp://127.0.0.1:1", cluster="web", pool="p1", idc="bj",
+                             labels={"disk": "ssd"}, connect=connect_to(engines))
+    db.session.commit()
+    assert (host.cpus, host.memory, host.pool.cluster.name) == (32.0, 32 * 2**30, "web")
+
+
+def test_unreachable_engine_saves_nothing(database):
+    engines = {"tcp://127.0.0.1:1": FakeEngine(alive=False)}
+    with pytest.raises(InvalidInput, match="did not answer"):
+        services.add_host("h1", "tcp://127.0.0.1:1", cluster="web", pool="p1",
+                          connect=connect_to(engines))
+    db.session.rollback()
+    assert db.session.query(Host).count() == 0
+
+
+@pytest.mark.parametrize("endpoint", ["http://x:2375", "127.0.0.1:2375", ""])
+def test_bad_endpoint_is_refused(database, endpoint):
+    with pytest.raises(InvalidInput, match="unix:// or tcp://"):
+        services.add_host("h1", endpoint, cluster="web", pool="p1", connect=connect_to({}))
+
+
+def test_probes_mark_a_host_down_then_up_with_events(database):
+    engine = FakeEngine()
+    engines = {"tcp://127.0.0.1:1": engine}
+    connect = connect_to(engines)
+    host = services.add_host("h1", "tcp://127.0.0.1:1", cluster="web", pool="p1", connect=connect)
+    db.session.commit()
+
+    def probe():
+        services.probe_hosts(None, failures_for_down=2, timeout_s=1, connect=connect)
+        db.session.commit()
+        return db.session.get(Host, host.id).liveness
+
+    assert probe() == "up"
+    engine.alive = False
+    assert probe() == "up"  # one failure is tolerated
+    assert probe() == "down"
+    engine.alive = True
+    assert probe() == "up"
+    kinds = [e.kind for e in db.session.query(Event).order_by(Event.id) if e.kind.startswith("host.")]
+    assert kinds == ["host.add", "host.up", "host.down", "host.up"]
