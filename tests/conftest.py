@@ -11,6 +11,15 @@ from berth.config import Config
 from tests.support import basic_auth
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing():
+    """Real hashing, at a test-friendly cost (scrypt's 100 ms per check would dominate)."""
+    from berth import accounts
+
+    accounts.PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
+    yield
+
+
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory) -> Path:
     """Run the real migrations once; each test gets a copy of the result."""

@@ -8,7 +8,7 @@ from berth.errors import BerthError
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path.startswith("/v2/") or (
+    return request.path.startswith(("/api/", "/service/")) or (
         request.accept_mimetypes.best == "application/json"
     )
 

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
+import threading
+import time
 from functools import cache
 
 from sqlalchemy import select
@@ -18,6 +21,8 @@ USERNAME_RULE = "2-64 characters: lowercase letters, digits, '.', '_' or '-', st
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD_LENGTH = 8
 TOKEN_PREFIX = "berth_"
+# werkzeug's default (scrypt) costs ~100 ms a check on purpose; tests lower it.
+PASSWORD_HASH_METHOD = "scrypt"
 
 
 def validate_username(username: str) -> None:
@@ -40,7 +45,7 @@ def create_user(username: str, password: str, *, is_admin: bool = False,
     validate_password(password)
     if find_user(username) is not None:
         raise Conflict(f"user {username!r} already exists")
-    user = User(username=username, password_hash=generate_password_hash(password),
+    user = User(username=username, password_hash=generate_password_hash(password, PASSWORD_HASH_METHOD),
                 is_admin=is_admin)
     db.session.add(user)
     audit.record("user.create", f"created user {username}", subject_type="user",
@@ -50,7 +55,7 @@ def create_user(username: str, password: str, *, is_admin: bool = False,
 
 def set_password(user: User, password: str, *, actor: str | None = None) -> None:
     validate_password(password)
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = generate_password_hash(password, PASSWORD_HASH_METHOD)
     audit.record("user.password", f"changed the password of {user.username}",
                  subject_type="user", subject=user.username, actor=actor)
 
@@ -63,13 +68,56 @@ def ensure_admin(password: str) -> tuple[User, bool]:
     return create_user("admin", password, is_admin=True, actor="bootstrap"), True
 
 
+class _VerifiedCredentials:
+    """Remembers recent successful password checks, so `docker` clients, which send Basic
+    credentials with every token request, don't pay a slow hash each time.
+
+    Keyed by an HMAC of username and password under a per-process random key (the
+    password itself is never kept). A hit still reads the user: a changed password
+    (another hash) or a deactivated user ends it at once."""
+
+    def __init__(self, ttl_s: float = 300.0, max_entries: int = 10_000):
+        self.ttl_s, self.max_entries = ttl_s, max_entries
+        self._key = secrets.token_bytes(32)
+        self._entries: dict[bytes, tuple[int, str, float]] = {}
+        self._lock = threading.Lock()
+
+    def _digest(self, username: str, password: str) -> bytes:
+        return hmac.digest(self._key, f"{username}\0{password}".encode(), "sha256")
+
+    def get(self, username: str, password: str) -> tuple[int, str] | None:
+        entry = self._entries.get(self._digest(username, password))
+        if entry is None or entry[2] < time.monotonic():
+            return None
+        return entry[0], entry[1]
+
+    def put(self, username: str, password: str, user: User) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # crude but bounded; entries are cheap to rebuild
+            self._entries[self._digest(username, password)] = (
+                user.id, user.password_hash, time.monotonic() + self.ttl_s)
+
+
+verified_credentials = _VerifiedCredentials()
+
+
 def authenticate(username: str, password: str) -> User | None:
+    remembered = verified_credentials.get(username, password)
+    if remembered is not None:
+        user = db.session.get(User, remembered[0])
+        if (user is not None and user.active and user.username == username
+                and user.password_hash == remembered[1]):
+            return user
     user = find_user(username)
     if user is None or not user.active:
         # Spend the same time as a real check so timing does not reveal which users exist.
         check_password_hash(_dummy_hash(), password)
         return None
-    return user if check_password_hash(user.password_hash, password) else None
+    if not check_password_hash(user.password_hash, password):
+        return None
+    verified_credentials.put(username, password, user)
+    return user
 
 
 def _token_digest(token: str) -> str:
@@ -107,4 +155,4 @@ def revoke_api_token(token: ApiToken, *, actor: str) -> None:
 
 @cache
 def _dummy_hash() -> str:
-    return generate_password_hash(secrets.token_urlsafe(16))
+    return generate_password_hash(secrets.token_urlsafe(16), PASSWORD_HASH_METHOD)

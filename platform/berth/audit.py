@@ -12,3 +12,27 @@ def record(kind: str, message: str = "", *, subject_type: str | None = None,
                   actor=actor, source_addr=source_addr, data=data)
     db.session.add(event)
     return event
+
+
+def query(*, kind: str | None = None, actor: str | None = None, subject: str | None = None,
+          subject_type: str | None = None, since=None, until=None, before_id: int | None = None,
+          limit: int = 100) -> list[Event]:
+    """Newest first. `kind` matches a prefix ("image." finds pushes, pulls and deletes)."""
+    from sqlalchemy import select
+
+    statement = select(Event).order_by(Event.id.desc()).limit(min(max(limit, 1), 1000))
+    if kind:
+        statement = statement.where(Event.kind.startswith(kind, autoescape=True))
+    if actor:
+        statement = statement.where(Event.actor == actor)
+    if subject:
+        statement = statement.where(Event.subject == subject)
+    if subject_type:
+        statement = statement.where(Event.subject_type == subject_type)
+    if since is not None:
+        statement = statement.where(Event.at >= since)
+    if until is not None:
+        statement = statement.where(Event.at < until)
+    if before_id is not None:
+        statement = statement.where(Event.id < before_id)
+    return list(db.session.scalars(statement))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -76,6 +77,33 @@ def admin_create(password: str) -> None:
     config = _config()
     migrate.upgrade(config.database_url)
     _ensure_admin(config, password)
+
+
+@main.group("registry")
+def registry_group() -> None:
+    """The registry that Berth guards."""
+
+
+@registry_group.command("config")
+@click.option("--url", required=True, help="Berth's URL as the registry reaches it")
+@click.option("--listen", default="127.0.0.1:5000", show_default=True)
+@click.option("--storage", default="/var/lib/docker-registry", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="write the full config here (0600); stdout shows it with the secret masked")
+def registry_config(url: str, listen: str, storage: str, output: str | None) -> None:
+    """Print the registry config: token auth and notifications pointing at Berth."""
+    from berth.projects.registry_config import registry_config as build
+
+    config = _config()
+    if output:
+        text = json.dumps(build(config, url, listen=listen, storage=storage), indent=2)
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text + "\n")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(json.dumps(build(config, url, listen=listen, storage=storage,
+                                    mask_secret=True), indent=2))
 
 
 @main.command("diagnose")

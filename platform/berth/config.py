@@ -9,6 +9,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def _instance_dir(env: dict[str, str]) -> Path:
@@ -33,7 +34,8 @@ class Config:
     result_backend: str
     secret_key: str = field(repr=False)
     admin_password: str | None = field(default=None, repr=False)
-    # Registry token service: what the registry calls us and how long a token lives.
+    # The primary registry (its auth.token points at Berth), and what it calls us.
+    registry_url: str = "http://127.0.0.1:5000"
     registry_service: str = "berth-registry"
     token_issuer: str = "berth"
     token_lifetime_s: int = 300
@@ -44,6 +46,11 @@ class Config:
     probe_failures_for_down: int = 2
     reconcile_interval_s: float = 15.0
     testing: bool = False
+
+    @property
+    def registry_host(self) -> str:
+        """host:port as image references name it (`127.0.0.1:5000/project/app:tag`)."""
+        return urlsplit(self.registry_url).netloc
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Config":
@@ -59,6 +66,7 @@ class Config:
             ),
             secret_key=env.get("SECRET_KEY") or _persistent_secret(instance / "secret_key"),
             admin_password=env.get("BERTH_ADMIN_PASSWORD") or None,
+            registry_url=env.get("BERTH_REGISTRY_URL", "http://127.0.0.1:5000").rstrip("/"),
             notification_secret=env.get("BERTH_NOTIFICATION_SECRET")
             or _persistent_secret(instance / "notification_secret"),
         )

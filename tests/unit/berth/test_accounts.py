@@ -55,3 +55,23 @@ def test_user_creation_is_audited(database):
     db.session.commit()
     event = db.session.query(Event).filter_by(kind="user.create").one()
     assert event.actor == "admin" and event.subject == "alice"
+
+
+def test_remembered_credentials_end_when_the_password_changes(database):
+    user = accounts.create_user("alice", "correct-horse")
+    db.session.commit()
+    assert accounts.authenticate("alice", "correct-horse") is user  # now remembered
+    assert accounts.authenticate("alice", "correct-horse") is user
+    accounts.set_password(user, "battery-staple")
+    db.session.commit()
+    assert accounts.authenticate("alice", "correct-horse") is None
+    assert accounts.authenticate("alice", "battery-staple") is user
+
+
+def test_remembered_credentials_end_when_the_user_is_deactivated(database):
+    user = accounts.create_user("alice", "correct-horse")
+    db.session.commit()
+    assert accounts.authenticate("alice", "correct-horse") is user
+    user.active = False
+    db.session.commit()
+    assert accounts.authenticate("alice", "correct-horse") is None

@@ -1,0 +1,38 @@
+"""The configuration a registry needs to trust Berth: token auth and notifications."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from berth.config import Config
+from berth.projects.registry_access import key_directory, signing_key
+from berth.registry_auth import CERT_FILE
+
+SECRET_MASK = "<notification secret: use --output FILE to write it>"
+
+
+def registry_config(config: Config, berth_url: str, *, listen: str = "127.0.0.1:5000",
+                    storage: str = "/var/lib/docker-registry", mask_secret: bool = False) -> dict:
+    """distribution's config.yml as a dict (JSON is valid YAML, so it can be dumped as JSON)."""
+    berth_url = berth_url.rstrip("/")
+    signing_key(key_directory(config))  # the certificate must exist before the registry starts
+    secret = SECRET_MASK if mask_secret else config.notification_secret
+    return {
+        "version": 0.1,
+        "log": {"level": "info"},
+        "storage": {"filesystem": {"rootdirectory": storage}, "delete": {"enabled": True}},
+        "http": {"addr": listen},
+        "auth": {"token": {
+            "realm": f"{berth_url}/service/token",
+            "service": config.registry_service,
+            "issuer": config.token_issuer,
+            "rootcertbundle": str(Path(key_directory(config)) / CERT_FILE),
+        }},
+        "notifications": {"endpoints": [{
+            "name": "berth",
+            "url": f"{berth_url}/service/notifications",
+            "headers": {"Authorization": [f"Bearer {secret}"]},
+            "timeout": "2s",
+            "threshold": 5,
+            "backoff": "1s",
+        }]},
+    }

@@ -1,0 +1,1 @@
+"""Image replication from the primary registry to the mirrors in each IDC."""
