@@ -27,7 +27,8 @@ def create_app(config: Config | None = None) -> Flask:
     db.configure(config.database_url)
     configure_celery(config)
 
-    from web import auth, errors, events, health, metrics, navigation, pages, projects, registry
+    from web import (auth, errors, events, health, hosts, metrics, navigation, pages, projects,
+                     registry)
     from web.extensions import api, csrf, login_manager
 
     login_manager.init_app(app)
@@ -36,7 +37,7 @@ def create_app(config: Config | None = None) -> Flask:
     metrics.init_app(app)
     errors.init_app(app)
     navigation.init_app(app)
-    for area in (auth, pages, health, projects, events, registry):
+    for area in (auth, pages, health, projects, events, registry, hosts):
         app.register_blueprint(area.blueprint)
 
     from web.api_v1 import register_api

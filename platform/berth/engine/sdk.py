@@ -16,6 +16,9 @@ from berth.engine import (
 )
 
 _NS = 1_000_000_000
+# Docker 20.10's API; newer engines still speak it. A fixed version saves the SDK's
+# negotiation round trip on every new client (a probe makes one per host).
+API_VERSION = "1.41"
 
 
 class _TlsFiles:
@@ -68,7 +71,7 @@ class DockerEngine:
             url = "https://" + url.removeprefix("tcp://")
         try:
             self._client = docker.DockerClient(
-                base_url=url, timeout=endpoint.timeout_s,
+                base_url=url, timeout=endpoint.timeout_s, version=API_VERSION,
                 tls=self._tls.config() if self._tls else False,
             )
         except DockerException as error:
