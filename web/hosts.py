@@ -27,12 +27,14 @@ blueprint = Blueprint("hosts", __name__, url_prefix="/hosts")
 HOST_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 HOST_NAME_RULE = "letters, digits and _ . - (starting with a letter or digit)"
 DISK_TYPES = ("ssd", "hdd", "nvme")
-# What each admin action does, for the confirmation dialog and the flash afterwards.
+# Each admin action: its button, the confirmation question, and what it does.
 ACTIONS = {
-    "paused": ("Pause", "No new containers are placed on it; running ones stay."),
-    "draining": ("Drain", "Drain moves its containers elsewhere; nothing new is placed on it."),
-    "maintenance": ("Maintenance", "Nothing is placed on it while you work on the machine."),
-    "active": ("Activate", "It accepts new containers again."),
+    "paused": ("Pause", "Pause {}?", "No new containers are placed on it; running ones stay."),
+    "draining": ("Drain", "Drain {}?",
+                 "Drain moves its containers elsewhere; nothing new is placed on it."),
+    "maintenance": ("Maintenance", "Put {} in maintenance?",
+                    "Nothing is placed on it while you work on the machine."),
+    "active": ("Activate", "Activate {}?", "It accepts new containers again."),
 }
 
 
@@ -126,7 +128,7 @@ def set_state(host_id: int):
         flash(f"Choose an admin state: {', '.join(ADMIN_STATES)}.", "danger")
         return redirect(url_for("hosts.index"))
     services.set_admin_state(host, form.state.data, actor=user.username)
-    flash(f"{host.name} is now {form.state.data}. {ACTIONS[form.state.data][1]}", "success")
+    flash(f"{host.name} is now {form.state.data}. {ACTIONS[form.state.data][2]}", "success")
     return redirect(url_for("hosts.index"))
 
 

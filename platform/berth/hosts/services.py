@@ -1,6 +1,7 @@
 """Inventory service functions: register hosts, change their admin state, record probes."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -155,3 +156,91 @@ def record_probe(result: ProbeResult, failures_for_down: int) -> None:
         audit.record(f"host.{after.state}", f"host {host.name} is {after.state}",
                      subject_type="host", subject=host.name,
                      **({"error": result.error} if result.error else {}))
+
+
+# Checks for what people type in, and edits after registration.
+
+# The grammar the placement constraints (`disk==ssd`) can match, so every label is usable.
+LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,127}$")
+LABEL_VALUE = re.compile(r"^[A-Za-z0-9_./:-]{1,255}$")
+PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----[A-Za-z0-9+/=\s]+?-----END \1-----")
+
+
+def check_labels(labels: dict[str, str]) -> dict[str, str]:
+    for key, value in labels.items():
+        if not isinstance(key, str) or not LABEL_KEY.match(key):
+            raise InvalidInput(f"label key {key!r} must be letters, digits and _ . / - "
+                               "(starting with a letter or digit, at most 128)")
+        if not isinstance(value, str) or not LABEL_VALUE.match(value):
+            raise InvalidInput(f"label {key}: value {value!r} must be 1-255 letters, digits "
+                               "and _ . / : -")
+    return dict(labels)
+
+
+def _pem_kinds(text: str) -> list[str]:
+    return [match.group(1) for match in PEM_BLOCK.finditer(text)]
+
+
+def check_tls(ca: str | None, cert: str | None, key: str | None) -> TlsMaterial | None:
+    """All three PEM texts or none. Messages name the part that is wrong, never its content:
+    the key is a secret and must not come back in an error page or a log line."""
+    parts = {"CA certificate": (ca or "").strip(), "client certificate": (cert or "").strip(),
+             "client key": (key or "").strip()}
+    given = [name for name, text in parts.items() if text]
+    if not given:
+        return None
+    if len(given) != 3:
+        missing = ", ".join(name for name in parts if name not in given)
+        raise InvalidInput(f"TLS needs all three PEM texts (CA certificate, client certificate, "
+                           f"client key) or none; missing: {missing}")
+    ca, cert, key = parts.values()
+    for name, text in (("CA certificate", ca), ("client certificate", cert)):
+        if set(_pem_kinds(text)) != {"CERTIFICATE"}:
+            raise InvalidInput(f"the {name} must be PEM: -----BEGIN CERTIFICATE----- ... "
+                               "-----END CERTIFICATE-----")
+    kinds = _pem_kinds(key)
+    if len(kinds) != 1 or not kinds[0].endswith("PRIVATE KEY") or "ENCRYPTED" in kinds[0]:
+        raise InvalidInput("the client key must be one unencrypted PEM private key block "
+                           "(-----BEGIN PRIVATE KEY----- or RSA/EC PRIVATE KEY)")
+    _parse_tls(ca, cert, key)
+    return TlsMaterial(ca=ca + "\n", cert=cert + "\n", key=key + "\n")
+
+
+def _parse_tls(ca: str, cert: str, key: str) -> None:
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        x509.load_pem_x509_certificates(ca.encode())
+    except ValueError:
+        raise InvalidInput("the CA certificate does not parse as an X.509 certificate") from None
+    try:
+        certificate = x509.load_pem_x509_certificate(cert.encode())
+    except ValueError:
+        raise InvalidInput("the client certificate does not parse as an X.509 certificate") from None
+    try:  # `from None`: the parser's exception must not carry the key into a traceback
+        private = serialization.load_pem_private_key(key.encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise InvalidInput("the client key does not parse as an unencrypted private key") from None
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if certificate.public_key().public_bytes(*spki) != private.public_key().public_bytes(*spki):
+        raise InvalidInput("the client key does not belong to the client certificate")
+
+
+def update_host(host: Host, *, labels: dict[str, str] | None = None, idc: str | None = None,
+                actor: str | None = None) -> None:
+    """Change declared facts; each change is an event (what it was, what it is)."""
+    changes = {}
+    if labels is not None and check_labels(labels) != host.labels:
+        changes["labels"] = (host.labels, labels)
+        host.labels = dict(labels)
+    if idc is not None and idc != host.idc:
+        if not idc.strip():
+            raise InvalidInput("idc must not be empty")
+        changes["idc"] = (host.idc, idc)
+        host.idc = idc
+    if changes:
+        audit.record("host.update", f"{host.name}: changed {', '.join(changes)}",
+                     subject_type="host", subject=host.name, actor=actor,
+                     **{name: {"from": old, "to": new} for name, (old, new) in changes.items()})
