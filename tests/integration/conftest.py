@@ -87,6 +87,15 @@ class Berth:
         self.processes[name] = proc
         return proc
 
+    def start_beat(self) -> subprocess.Popen:
+        log = (self.logs / "beat.log").open("a")
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "celery"), "-A", "berth.worker", "beat", "--loglevel", "INFO"],
+            cwd=REPOSITORY, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        self.processes["beat"] = proc
+        return proc
+
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
         proc = self.processes.pop(name, None)
         if proc is None or proc.poll() is not None:
@@ -152,6 +161,7 @@ def environment(integration_root):
         berth.config = Config.from_env(berth.env)
         berth.start_web()
         berth.start_worker()
+        berth.start_beat()
         yield berth, testbed
     except TestBedError as error:
         pytest.fail(f"the test bed did not start: {error}")
