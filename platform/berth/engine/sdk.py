@@ -77,6 +77,9 @@ class DockerEngine:
         except DockerException as error:
             self.close()
             raise EngineError(f"cannot use engine {endpoint.url}: {error}") from error
+        # requests lets REQUESTS_CA_BUNDLE (and proxy variables) override the engine's own
+        # CA per request; an engine is verified against its own CA only.
+        self._client.api.trust_env = False
 
     def _call(self, what: str, fn, *args, **kwargs):
         try:
