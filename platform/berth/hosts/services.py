@@ -58,6 +58,10 @@ def add_host(name: str, endpoint: str, *, cluster: str, pool: str, idc: str = "d
     validate_endpoint(endpoint)
     if db.session.scalar(select(Host).where(Host.name == name)) is not None:
         raise Conflict(f"host {name!r} already exists")
+    same_engine = db.session.scalar(select(Host).where(Host.endpoint == endpoint))
+    if same_engine is not None:
+        # Two records for one engine would show every container twice to the reconciler.
+        raise Conflict(f"engine {endpoint} is already registered as host {same_engine.name!r}")
     start, end = port_range
     if not (1024 <= start <= end <= 65535):
         raise InvalidInput("port range must lie within 1024-65535 with start <= end")
@@ -129,11 +133,22 @@ def probe_hosts(host_ids: list[int] | None, *, failures_for_down: int, timeout_s
     query = select(Host)
     if host_ids is not None:
         query = query.where(Host.id.in_(host_ids))
-    targets = [(h.id, endpoint_of(h, timeout_s)) for h in db.session.scalars(query)]
+    hosts = list(db.session.scalars(query))
+    # Hosts that failed last time are the likely timeouts: start them first, so their waits
+    # overlap the probes of the hosts that answer instead of trailing the round (a black hole
+    # dispatched late used to end the round a whole timeout after every other probe).
+    hosts.sort(key=lambda h: (h.consecutive_failures == 0, h.id))
+    targets = [(h.id, endpoint_of(h, timeout_s)) for h in hosts]
     # Hold no transaction while waiting on the network.
     db.session.rollback()
     with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(targets)))) as pool:
         results = list(pool.map(lambda t: probe(t[0], t[1], connect), targets))
+    # Reload the probed hosts in a few SELECTs, not one per result: record_probe's session.get
+    # then finds each one loaded, nothing autoflushes host by host, and the write transaction
+    # (on SQLite, the database's write lock) starts only at the commit's single flush.
+    ids = [result.host_id for result in results]
+    for start in range(0, len(ids), 500):
+        db.session.scalars(select(Host).where(Host.id.in_(ids[start:start + 500]))).all()
     for result in results:
         record_probe(result, failures_for_down)
     return results

@@ -12,7 +12,8 @@ from berth.engine.fake import FakeEngine
 from berth.models import Event, Host
 from tests.support import basic_auth
 
-LIVE = "tcp://10.0.0.5:2376"
+LIVE_HOST = "tcp://10.0.0.5:"  # any port on it answers (one host record per engine)
+LIVE = LIVE_HOST + "2376"
 DEAD = "tcp://10.0.0.9:2376"
 OLGA = basic_auth("olga", "olga-password")
 NEW = {"name": "web-01", "endpoint": LIVE, "cluster": "web", "pool": "p1", "idc": "bj",
@@ -44,7 +45,7 @@ def api(app, client, admin):
     """An admin and olga (not an admin); engines answer at LIVE only."""
     engine = FakeEngine(cpus=16, memory=32 * 2**30)
     app.config["BERTH_ENGINE_CONNECT"] = lambda endpoint: (
-        engine if endpoint.url == LIVE else FakeEngine(alive=False))
+        engine if endpoint.url.startswith(LIVE_HOST) else FakeEngine(alive=False))
     assert client.post("/api/v1/users", json={"username": "olga", "password": "olga-password"},
                        headers=admin).status_code == 201
     client.admin = admin
@@ -160,9 +161,11 @@ def test_missing_hosts_are_404(api):
 
 @pytest.fixture
 def fleet(api, app):
-    for name, cluster, pool in (("a", "web", "p1"), ("b", "web", "p2"), ("c", "batch", "p1")):
+    for port, (name, cluster, pool) in enumerate((("a", "web", "p1"), ("b", "web", "p2"),
+                                                  ("c", "batch", "p1")), start=2376):
         assert api.post("/api/v1/hosts", json={**NEW, "name": name, "cluster": cluster,
-                                               "pool": pool}, headers=api.admin).status_code == 201
+                                               "pool": pool, "endpoint": LIVE_HOST + str(port)},
+                        headers=api.admin).status_code == 201
     with app.app_context(), db.unit_of_work():
         db.session.get(Host, 1).liveness, db.session.get(Host, 1).last_heartbeat_at = "up", utcnow()
         db.session.get(Host, 2).liveness = "down"

@@ -3,7 +3,7 @@ import pytest
 
 from berth import db
 from berth.engine.fake import FakeEngine
-from berth.errors import InvalidInput
+from berth.errors import Conflict, InvalidInput
 from berth.hosts import services
 from berth.models import Event, Host
 
@@ -55,3 +55,11 @@ def test_probes_mark_a_host_down_then_up_with_events(database):
     assert probe() == "up"
     kinds = [e.kind for e in db.session.query(Event).order_by(Event.id) if e.kind.startswith("host.")]
     assert kinds == ["host.add", "host.up", "host.down", "host.up"]
+
+
+def test_one_engine_is_registered_once(database):
+    engines = {"tcp://127.0.0.1:1": FakeEngine()}
+    services.add_host("h1", "tcp://127.0.0.1:1", cluster="web", pool="p1", connect=connect_to(engines))
+    with pytest.raises(Conflict, match="already registered as host 'h1'"):
+        services.add_host("h2", "tcp://127.0.0.1:1", cluster="web", pool="p1",
+                          connect=connect_to(engines))

@@ -1,0 +1,1 @@
+"""Pure orchestration decisions: dependency order, reconciliation, rollouts and autoscaling."""
