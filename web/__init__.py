@@ -28,7 +28,7 @@ def create_app(config: Config | None = None) -> Flask:
     configure_celery(config)
 
     from web import (auth, errors, events, health, hosts, metrics, navigation, pages, projects,
-                     registry)
+                     registry, services)
     from web.extensions import api, csrf, login_manager
 
     login_manager.init_app(app)
@@ -37,7 +37,7 @@ def create_app(config: Config | None = None) -> Flask:
     metrics.init_app(app)
     errors.init_app(app)
     navigation.init_app(app)
-    for area in (auth, pages, health, projects, events, registry, hosts):
+    for area in (auth, pages, health, projects, events, registry, hosts, services):
         app.register_blueprint(area.blueprint)
 
     from web.api_v1 import register_api

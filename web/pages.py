@@ -4,15 +4,30 @@ from flask_login import login_required
 from sqlalchemy import func, select
 
 from berth import db
-from berth.models import Event, Host
+from berth.models import Event, Host, Service
 
 blueprint = Blueprint("pages", __name__)
+
+
+def _overview() -> dict:
+    by_liveness = dict(db.session.execute(
+        select(Host.liveness, func.count()).group_by(Host.liveness)).all())
+    by_status = dict(db.session.execute(
+        select(Service.status, func.count()).group_by(Service.status)).all())
+    healthy = by_status.pop("healthy", 0)
+    events = db.session.scalars(select(Event).order_by(Event.id.desc()).limit(20)).all()
+    return {"hosts": by_liveness, "services_healthy": healthy,
+            "services_degraded": sum(by_status.values()), "events": events}
 
 
 @blueprint.get("/")
 @login_required
 def dashboard():
-    by_liveness = dict(db.session.execute(
-        select(Host.liveness, func.count()).group_by(Host.liveness)).all())
-    events = db.session.scalars(select(Event).order_by(Event.id.desc()).limit(20)).all()
-    return render_template("dashboard.html", hosts=by_liveness, events=events)
+    return render_template("dashboard.html", **_overview())
+
+
+@blueprint.get("/overview")
+@login_required
+def overview():
+    """The dashboard's body; htmx refreshes it every 10 seconds."""
+    return render_template("_overview.html", **_overview())

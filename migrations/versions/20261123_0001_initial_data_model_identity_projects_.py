@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:39:54.585186
+Create Date: 2026-11-23 13:09:35.054378
 """
 from alembic import op
 import sqlalchemy as sa
@@ -19,6 +19,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('reconcile_lease_until', sa.DateTime(), nullable=True),
+    sa.Column('deploy_started_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_applications')),
     sa.UniqueConstraint('name', name=op.f('uq_applications_name'))
     )
@@ -151,6 +153,9 @@ def upgrade() -> None:
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('status_detail', sa.String(length=1024), nullable=True),
+    sa.Column('waiting_since', sa.DateTime(), nullable=True),
+    sa.Column('endpoints', sa.JSON(), nullable=False),
+    sa.Column('endpoints_version', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("strategy IN ('spread', 'binpack')", name=op.f('ck_services_strategy')),
     sa.ForeignKeyConstraint(['application_id'], ['applications.id'], name=op.f('fk_services_application_id_applications'), ondelete='CASCADE'),

@@ -10,7 +10,7 @@ from berth import db
 from berth.config import Config
 from berth.schedule import beat_schedule
 
-TASK_MODULES = ["berth.hosts.tasks", "berth.projects.tasks"]
+TASK_MODULES = ["berth.hosts.tasks", "berth.projects.tasks", "berth.workloads.tasks"]
 
 celery = Celery("berth", include=TASK_MODULES)
 

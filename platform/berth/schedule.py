@@ -15,4 +15,9 @@ def beat_schedule(config: "Config") -> dict:
             # A probe round older than its period is stale; drop it rather than pile up.
             "options": {"expires": config.probe_interval_s},
         },
+        "reconcile-applications": {
+            "task": "berth.workloads.tasks.reconcile_all",
+            "schedule": config.reconcile_interval_s,
+            "options": {"expires": config.reconcile_interval_s},
+        },
     }

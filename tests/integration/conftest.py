@@ -117,7 +117,7 @@ def _prepare_berth(instance: Path, port: int, logs: Path) -> Berth:
     env = dict(os.environ, BERTH_INSTANCE=str(instance), BERTH_ADMIN_PASSWORD=ADMIN_PASSWORD,
                PATH=f"{VENV_BIN}:{os.environ['PATH']}", BERTH_TOKEN_LIFETIME_S="60",
                BERTH_PROBE_INTERVAL_S="1", BERTH_PROBE_TIMEOUT_S="2",
-               BERTH_PROBE_FAILURES_FOR_DOWN="2")
+               BERTH_PROBE_FAILURES_FOR_DOWN="2", BERTH_RECONCILE_INTERVAL_S="2")
     config = Config.from_env(env)
     migrate.upgrade(config.database_url)
     db.configure(config.database_url)
@@ -184,6 +184,24 @@ def bed(environment) -> TestBed:
 @pytest.fixture(scope="session")
 def registry_host(bed) -> str:
     return bed.state["registries"]["primary"]["host"]
+
+
+@pytest.fixture(scope="session")
+def fleet(environment) -> dict[str, int]:
+    """The test bed's engines registered once as hosts (one record per engine), by name."""
+    from berth.hosts import services
+
+    berth, testbed = environment
+    db.configure(berth.config.database_url)
+    ids = {}
+    with db.unit_of_work():
+        for engine in testbed.state["engines"]:
+            host = services.add_host(f"bed-{engine['name']}", engine["url"], cluster="testbed",
+                                     pool="p1", labels={"engine": engine["name"]},
+                                     port_range=tuple(engine["port_range"]))
+            db.session.flush()
+            ids[engine["name"]] = host.id
+    return ids
 
 
 @pytest.fixture

@@ -1,31 +1,14 @@
 """Liveness on real engines: beat probes them; a stopped dockerd goes down, gets no
 placements, and comes back up once restarted."""
-from datetime import timedelta
-
-import pytest
 
 from berth import db
 from berth.clock import utcnow
-from berth.hosts import services
 from berth.hosts.placement import place_replicas
 from berth.models import Host
 from scheduler.placement import PlacementRequest
 from tests.support import wait_for
 
-CLUSTER = "liveness-it"
-
-
-@pytest.fixture
-def fleet(berth_app, bed, database):
-    ids = {}
-    with db.unit_of_work():
-        for engine in bed.state["engines"]:
-            host = services.add_host(f"live-{engine['name']}", engine["url"], cluster=CLUSTER,
-                                     pool="p1", labels={"engine": engine["name"]},
-                                     port_range=tuple(engine["port_range"]))
-            db.session.flush()
-            ids[engine["name"]] = host.id
-    return ids
+CLUSTER = "testbed"
 
 
 def liveness_of(host_id: int) -> str:
@@ -41,7 +24,7 @@ def placements(berth_app, count: int, **constraints) -> list:
                               probe_interval_s=berth_app.config.probe_interval_s)
 
 
-def test_stopped_engine_goes_down_gets_no_placements_and_comes_back(berth_app, bed, fleet):
+def test_stopped_engine_goes_down_gets_no_placements_and_comes_back(berth_app, bed, fleet, database):
     config = berth_app.config
     # The configured window: enough failed probe rounds, each bounded by the probe timeout,
     # plus a few seconds for beat and the worker to pick the rounds up.
@@ -49,17 +32,17 @@ def test_stopped_engine_goes_down_gets_no_placements_and_comes_back(berth_app, b
     wait_for(lambda: all(liveness_of(h) == "up" for h in fleet.values()), window_s,
              "beat's probes to mark every engine up")
     before = placements(berth_app, 6)
-    assert {d.host_name for d in before} == {"live-e1", "live-e2", "live-e3"}
+    assert {d.host_name for d in before} == {"bed-e1", "bed-e2", "bed-e3"}
 
     bed.stop_engine("e3")
     try:
         wait_for(lambda: liveness_of(fleet["e3"]) == "down", window_s, "e3 to be marked down")
         after = placements(berth_app, 4)
         assert [d.placed for d in after] == [True] * 4
-        assert "live-e3" not in {d.host_name for d in after}
+        assert "bed-e3" not in {d.host_name for d in after}
         only_e3 = placements(berth_app, 1, constraints=("engine==e3",))[0]
         assert not only_e3.placed and "1 down" in only_e3.explanation
     finally:
         bed.start_engine("e3")
     wait_for(lambda: liveness_of(fleet["e3"]) == "up", window_s, "e3 to come back up")
-    assert "live-e3" in {d.host_name for d in placements(berth_app, 6)}
+    assert "bed-e3" in {d.host_name for d in placements(berth_app, 6)}

@@ -4,19 +4,16 @@ import pytest
 from berth import db
 from berth.celery_app import celery, configure_celery, enqueue
 from berth.config import Config
-from berth.hosts import services
 from berth.hosts.tasks import probe_host
 from berth.models import Host
 from tests.support import wait_for
 
 
-def _add_engine_as_host(bed, engine_name: str, host_name: str) -> int:
-    engine = bed.engine(engine_name)
+def _forget_probes(host_id: int) -> None:
+    """Back to 'never probed', so the test sees its own task's effect."""
     with db.unit_of_work():
-        host = services.add_host(host_name, engine["url"], cluster="it", pool="workers",
-                                 port_range=tuple(engine["port_range"]))
-        db.session.flush()
-        return host.id
+        host = db.session.get(Host, host_id)
+        host.liveness, host.last_heartbeat_at, host.cpus = "unknown", None, None
 
 
 def _liveness(host_id: int) -> tuple[str, object]:
@@ -25,15 +22,18 @@ def _liveness(host_id: int) -> tuple[str, object]:
         return host.liveness, host.last_heartbeat_at
 
 
-def test_probe_runs_on_the_worker_over_the_embedded_broker(berth_app, bed, database):
+def test_probe_runs_on_the_worker_over_the_embedded_broker(berth_app, fleet, database):
     configure_celery(berth_app.config)
-    host_id = _add_engine_as_host(bed, "e1", "it-worker-embedded")
+    host_id = fleet["e1"]
+    _forget_probes(host_id)
     # Add-then-probe as the web does: the task is sent only once the row is committed.
     with db.unit_of_work():
         enqueue(probe_host, host_id)
     state, heartbeat = wait_for(lambda: _liveness(host_id)[0] == "up" and _liveness(host_id),
                                 60, "the worker to probe the host")
     assert heartbeat is not None
+    with db.unit_of_work():
+        assert db.session.get(Host, host_id).cpus >= 1  # hardware read from the real engine
 
 
 def test_enqueue_sends_nothing_when_the_transaction_rolls_back(berth_app, database, monkeypatch):
@@ -48,14 +48,14 @@ def test_enqueue_sends_nothing_when_the_transaction_rolls_back(berth_app, databa
     assert sent == [{"args": (456,), "kwargs": {}}]
 
 
-def test_probe_runs_on_a_worker_over_redis(berth_app, bed, database):
+def test_probe_runs_on_a_worker_over_redis(berth_app, bed, fleet, database):
     redis_url = bed.state["redis_url"]
     berth_app.start_worker("redis-worker", BROKER_URL=redis_url, RESULT_BACKEND=redis_url)
     try:
         config = Config.from_env({**berth_app.env, "BROKER_URL": redis_url,
                                   "RESULT_BACKEND": redis_url})
         configure_celery(config)
-        host_id = _add_engine_as_host(bed, "e2", "it-worker-redis")
+        host_id = fleet["e2"]
         result = probe_host.apply_async(args=(host_id,))
         assert result.get(timeout=60) == {"host_id": host_id, "answered": True}
         assert _liveness(host_id)[0] == "up"

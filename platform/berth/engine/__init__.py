@@ -10,7 +10,9 @@ from typing import Protocol
 
 # Every container Berth creates carries these labels; the reconciler never touches others.
 LABEL_MANAGED = "io.berth.managed"
+LABEL_APPLICATION = "io.berth.application"
 LABEL_SERVICE = "io.berth.service"
+LABEL_SLOT = "io.berth.slot"
 LABEL_INSTANCE = "io.berth.instance"
 LABEL_REVISION = "io.berth.revision"
 

@@ -16,8 +16,12 @@ class Application(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A reconcile pass holds this lease so two passes never act on one application at once.
+    reconcile_lease_until: Mapped[datetime | None]
+    deploy_started_at: Mapped[datetime | None]
 
-    services: Mapped[list[Service]] = relationship(back_populates="application")
+    services: Mapped[list[Service]] = relationship(back_populates="application",
+                                                   order_by="Service.name")
 
 
 class Service(Base):
@@ -43,6 +47,11 @@ class Service(Base):
     revision: Mapped[int] = mapped_column(default=1)
     status: Mapped[str] = mapped_column(String(32), default="pending")
     status_detail: Mapped[str | None] = mapped_column(String(1024))
+    waiting_since: Mapped[datetime | None]
+    # The healthy endpoints ("address:port") and a version bumped whenever they change,
+    # for discovery's blocking queries.
+    endpoints: Mapped[list] = mapped_column(JSON, default=list)
+    endpoints_version: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     application: Mapped[Application] = relationship(back_populates="services")

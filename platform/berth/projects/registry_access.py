@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from sqlalchemy import and_, bindparam, select
+
 from berth import accounts, db
 from berth.clock import utcnow
 from berth.config import Config
-from berth.models import RobotAccount, User
+from berth.models import Membership, Project, RobotAccount, User
+from berth.projects import pull_credentials
 from berth.projects import services as projects
 from berth.registry_auth import (
     ANONYMOUS, Principal, SigningKey, grant_access, issue_token, parse_scopes,
@@ -25,17 +28,28 @@ class BadCredentials(Exception):
     """Credentials were given and are wrong: the endpoint answers 401."""
 
 
+# A deploy's pull credential outlives the pull it was made for by a margin, no more.
+PULL_CREDENTIAL_MAX_AGE_S = 600
+
+
 @dataclass(frozen=True)
 class Caller:
     principal: Principal
     user: User | None = None
     robot: RobotAccount | None = None
+    deploy_project: str | None = None  # a deploy's pull credential: pull on this project
 
 
-def identify(username: str | None, password: str | None) -> Caller:
-    """Anonymous without credentials; a robot account or a user with them."""
+def identify(username: str | None, password: str | None, secret_key: str = "") -> Caller:
+    """Anonymous without credentials; a deploy credential, a robot account or a user."""
     if not username:
         return Caller(ANONYMOUS)
+    if username.startswith(pull_credentials.USERNAME_PREFIX):
+        project = pull_credentials.verify(secret_key, username, password or "",
+                                          PULL_CREDENTIAL_MAX_AGE_S) if secret_key else None
+        if project is None:
+            raise BadCredentials()
+        return Caller(Principal(username=username, kind="robot"), deploy_project=project)
     robot = projects.authenticate_robot(username, password or "")
     if robot is not None:
         return Caller(Principal(username=username, kind="robot"), robot=robot)
@@ -47,19 +61,46 @@ def identify(username: str | None, password: str | None) -> Caller:
     return Caller(Principal(username=user.username, is_system_admin=user.is_admin), user=user)
 
 
+# What a token needs to know about one project, in one round trip: its id, name and
+# visibility, and (for a user) the user's role in it. Built once: the token endpoint is
+# hot (docker asks for a token before nearly every registry call), and a prebuilt
+# statement skips SQLAlchemy's per-call construction and cache-key work; plain columns
+# skip ORM object loading.
+_PROJECT_FACTS = select(Project.id, Project.name, Project.public).where(
+    Project.name == bindparam("name"))
+_PROJECT_FACTS_AND_ROLE = (
+    select(Project.id, Project.name, Project.public, Membership.role)
+    .outerjoin(Membership, and_(Membership.project_id == Project.id,
+                                Membership.user_id == bindparam("user_id")))
+    .where(Project.name == bindparam("name"))
+)
+
+
 def allowed_actions_for(caller: Caller):
     """The DB-backed lookup the pure grant decision calls, once per project."""
 
     def allowed(principal: Principal, project_name: str) -> frozenset[str]:
-        project = projects.find_project(project_name)
+        as_user = (caller.user is not None and caller.deploy_project is None
+                   and caller.robot is None)
+        if as_user:
+            project = db.session.execute(_PROJECT_FACTS_AND_ROLE, {
+                "name": project_name, "user_id": caller.user.id}).first()
+        else:
+            project = db.session.execute(_PROJECT_FACTS, {"name": project_name}).first()
         if project is None:
             return frozenset()
+        if caller.deploy_project is not None:
+            own = caller.deploy_project == project.name
+            return project_actions(principal, public=project.public,
+                                   robot_can_push=False if own else None)
         if caller.robot is not None:
             own = caller.robot.project_id == project.id
             return project_actions(principal, public=project.public,
                                    robot_can_push=caller.robot.can_push if own else None)
+        # A membership is unique per (project, user): the outer join yields one row,
+        # with role None for a non-member; anonymous callers have no role.
         return project_actions(principal, public=project.public,
-                               role=projects.role_of(caller.user, project))
+                               role=project.role if as_user else None)
 
     return allowed
 
@@ -81,7 +122,7 @@ def issue_registry_token(config: Config, *, service: str, scope_params: list[str
         raise ValueError(f"unknown service {service!r}: this token service serves "
                          f"{config.registry_service!r}")
     scopes = parse_scopes(scope_params)
-    caller = identify(username, password)
+    caller = identify(username, password, config.secret_key)
     grants = grant_access(caller.principal, scopes, allowed_actions_for(caller))
     issued = issue_token(signing_key(key_directory(config)), issuer=config.token_issuer,
                          audience=service, subject=caller.principal.subject, access=grants,

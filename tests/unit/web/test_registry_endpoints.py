@@ -89,3 +89,19 @@ def test_notifications_need_the_secret_and_keep_the_catalogue(app, shop, admin, 
     shop.post("/service/notifications", json=delete, headers=secret)
     assert shop.get("/api/v1/projects/shop/repositories", headers=admin).json[0]["tags"] == []
     del registry_ops
+
+
+def test_deploy_pull_credential_pulls_its_own_project_only(app, shop):
+    from berth.projects import pull_credentials
+
+    username, password = pull_credentials.issue(app.config["BERTH"].secret_key, "shop")
+    headers = basic_auth(username, password)
+    own = shop.get("/service/token", headers=headers, query_string={
+        "service": "berth-registry", "scope": "repository:shop/app:pull,push"})
+    assert access(app, own, "shop/app") == {("pull",)}
+    other = shop.get("/service/token", headers=headers, query_string={
+        "service": "berth-registry", "scope": "repository:pub/app:pull"})
+    assert access(app, other, "pub/app") == {("pull",)}  # public anyway
+    forged = shop.get("/service/token?service=berth-registry",
+                      headers=basic_auth("deploy$pub", password))
+    assert forged.status_code == 401

@@ -1,0 +1,1 @@
+"""Workloads: applications of services, deployed, healed and scaled on the Docker hosts."""

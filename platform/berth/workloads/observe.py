@@ -1,0 +1,70 @@
+"""Reading what really runs: every managed container of an application, on every live host."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from berth.engine import (
+    LABEL_APPLICATION, LABEL_MANAGED, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, ContainerState,
+    EngineError,
+)
+from berth.hosts.services import Connect, endpoint_of
+
+
+@dataclass(frozen=True)
+class HostView:
+    """A host as one reconcile pass needs it, read before the transaction is released."""
+
+    id: int
+    name: str
+    address: str
+    alive: bool
+    admin_state: str
+    port_range: tuple[int, int]
+    endpoint: object  # berth.engine.Endpoint
+
+
+@dataclass(frozen=True)
+class Seen:
+    host_id: int
+    container: ContainerState
+
+    @property
+    def service(self) -> str:
+        return self.container.labels.get(LABEL_SERVICE, "")
+
+    @property
+    def slot(self) -> int:
+        return int(self.container.labels.get(LABEL_SLOT, "-1"))
+
+    @property
+    def revision(self) -> int:
+        return int(self.container.labels.get(LABEL_REVISION, "0"))
+
+
+def host_views(hosts, alive: dict[int, bool]) -> list[HostView]:
+    return [HostView(h.id, h.name, h.address, alive[h.id], h.admin_state,
+                     (h.port_range_start, h.port_range_end), endpoint_of(h, timeout_s=10))
+            for h in hosts]
+
+
+def observe(application: str, hosts: list[HostView], connect: Connect
+            ) -> tuple[list[Seen], set[int]]:
+    """Containers on the live hosts, and the hosts that could not be read this time."""
+    def read(host: HostView):
+        engine = connect(host.endpoint)
+        try:
+            return engine.list_containers({LABEL_MANAGED: "1", LABEL_APPLICATION: application})
+        finally:
+            engine.close()
+
+    live = [h for h in hosts if h.alive]
+    seen, unreadable = [], set()
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(live)))) as pool:
+        futures = {h.id: pool.submit(read, h) for h in live}
+    for host_id, future in futures.items():
+        try:
+            seen += [Seen(host_id, c) for c in future.result()]
+        except EngineError:
+            unreadable.add(host_id)
+    return seen, unreadable

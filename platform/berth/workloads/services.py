@@ -1,0 +1,79 @@
+"""Operator actions on applications: define, scale, tear down; and discovery's answers."""
+from __future__ import annotations
+
+import time
+
+from berth import audit, db
+from berth.celery_app import enqueue
+from berth.clock import utcnow
+from berth.config import Config
+from berth.errors import InvalidInput, NotFound
+from berth.models import Application, Service
+from berth.workloads import definitions
+from berth.workloads.definitions import MAX_REPLICAS
+
+
+def check_images_exist(application: Application, config: Config) -> None:
+    """An image in Berth's registry must exist before anything starts (a typo is a 400)."""
+    from berth.projects import registry_ops
+
+    client = registry_ops.client(config)
+    for service in application.services:
+        registry, _, path = service.image.partition("/")
+        if registry != config.registry_host:
+            continue  # another registry: the engine's pull will tell
+        repository, _, reference = path.partition("@") if "@" in path else path.rpartition(":")
+        if client.manifest(repository, reference) is None:
+            raise InvalidInput(f"service {service.name}: image {service.image} does not exist "
+                               f"in the registry (check the repository and tag)")
+
+
+def deploy(raw: dict, *, actor: str, config: Config | None = None) -> Application:
+    from berth.workloads.tasks import deploy_application
+
+    application = definitions.create_application(raw, actor=actor)
+    if config is not None:
+        check_images_exist(application, config)
+    application.deploy_started_at = utcnow()
+    db.session.flush()
+    enqueue(deploy_application, application.id)
+    return application
+
+
+def get_service(app_name: str, service_name: str) -> Service:
+    application = definitions.get_application(app_name)
+    service = next((s for s in application.services if s.name == service_name), None)
+    if service is None:
+        raise NotFound(f"application {app_name} has no service {service_name!r}")
+    return service
+
+
+def scale(service: Service, replicas: int, *, actor: str) -> Service:
+    from berth.workloads.tasks import deploy_application
+
+    if not isinstance(replicas, int) or not 0 <= replicas <= MAX_REPLICAS:
+        raise InvalidInput(f"replicas must be a whole number from 0 to {MAX_REPLICAS}")
+    if replicas != service.replicas:
+        audit.record("service.scale", f"{service.application.name}/{service.name}: "
+                     f"{service.replicas} -> {replicas} replicas", subject_type="service",
+                     subject=f"{service.application.name}/{service.name}", actor=actor,
+                     replicas=replicas, previous=service.replicas)
+        service.replicas = replicas
+        service.application.deploy_started_at = utcnow()
+        enqueue(deploy_application, service.application_id)
+    return service
+
+
+def wait_for_endpoints(service_id: int, after_version: int, timeout_s: float,
+                       poll_s: float = 0.25) -> Service:
+    """A blocking query: returns once the endpoints' version passes `after_version`, or at
+    the timeout (then unchanged). Reads fresh each time; holds no transaction between."""
+    deadline = time.monotonic() + max(0.0, min(timeout_s, 60.0))
+    while True:
+        db.session.rollback()
+        service = db.session.get(Service, service_id)
+        if service is None:
+            raise NotFound("the service was deleted")
+        if service.endpoints_version > after_version or time.monotonic() >= deadline:
+            return service
+        time.sleep(poll_s)

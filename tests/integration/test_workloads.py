@@ -1,0 +1,160 @@
+"""Applications on the real engines: dependency order, discovery, healing, a worker killed
+mid-deploy. Services answer HTTP with busybox httpd on ports Berth allocates (host network,
+127.0.0.1 only)."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import requests
+
+from berth.engine import LABEL_APPLICATION, LABEL_SERVICE
+from tests.support import wait_for
+
+
+def http_service(name, image, replicas, depends_on=None):
+    return {
+        "name": name, "image": image, "replicas": replicas, "port": True, "cpus": 0.1,
+        "memory": 32 * 2**20, "depends_on": depends_on or {},
+        "command": ["sh", "-c", "mkdir -p /www && echo " + name + " > /www/index.html"
+                    " && exec httpd -f -p 127.0.0.1:$PORT -h /www"],
+        "healthcheck": {"test": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:$PORT/"],
+                        "interval_s": 0.5, "retries": 2},
+    }
+
+
+def app_state(berth_app, name):
+    response = berth_app.api("GET", f"/api/v1/applications/{name}")
+    assert response.status_code == 200, response.text
+    return {s["name"]: s for s in response.json()["services"]}
+
+
+def all_healthy(berth_app, name, expect):
+    services = app_state(berth_app, name)
+    return all(services[s]["status"] == "healthy" and
+               sum(i["state"] == "running" for i in services[s]["instances"]) == n
+               for s, n in expect.items()) and services
+
+
+def containers(bed, app, service=None, status="running"):
+    found = []
+    for engine in bed.state["engines"]:
+        try:
+            client = bed.docker_client(engine["name"])
+        except Exception:  # a stopped engine holds nothing that runs
+            continue
+        labels = [f"{LABEL_APPLICATION}={app}"] + ([f"{LABEL_SERVICE}={service}"] if service else [])
+        try:
+            found += [(engine["name"], c) for c in client.containers.list(
+                all=True, filters={"label": labels}) if c.status == status]
+        except Exception:
+            pass
+        finally:
+            client.close()
+    return found
+
+
+@pytest.fixture(scope="module")
+def shop(berth_app, bed, fleet):
+    spec = {"name": "shop", "services": [
+        http_service("db", bed.image, 1),
+        http_service("api", bed.image, 2, {"db": "healthy"}),
+        http_service("web", bed.image, 2, {"api": "healthy"}),
+    ]}
+    response = berth_app.api("POST", "/api/v1/applications", json=spec)
+    assert response.status_code == 201, response.text
+    wait_for(lambda: all_healthy(berth_app, "shop", {"db": 1, "api": 2, "web": 2}), 180,
+             "db, api and web to be healthy")
+    return "shop"
+
+
+def test_deploys_in_dependency_order_across_engines(berth_app, bed, shop):
+    events = berth_app.api("GET", "/api/v1/audit", params={"limit": 1000}).json()
+    first = {}
+    for event in reversed(events):  # oldest first
+        first.setdefault((event["kind"], event["subject"]), event["id"])
+    assert first[("service.healthy", "shop/db")] < first[("instance.create", "shop/api")]
+    assert first[("service.healthy", "shop/api")] < first[("instance.create", "shop/web")]
+    engines = {engine for engine, _ in containers(bed, "shop")}
+    assert len(engines) >= 2, f"all containers on {engines}"
+
+
+def test_discovery_lists_exactly_the_healthy_instances(berth_app, bed, shop):
+    state = app_state(berth_app, "shop")["api"]
+    expected = sorted(f"127.0.0.1:{i['host_port']}" for i in state["instances"]
+                      if i["state"] == "running" and i["health"] == "healthy")
+    found = berth_app.api("GET", "/api/v1/applications/shop/services/api/endpoints").json()
+    assert sorted(found["endpoints"]) == expected and len(expected) == 2
+    for endpoint in found["endpoints"]:
+        assert requests.get(f"http://{endpoint}/", timeout=5).text.strip() == "api"
+
+
+def test_blocking_query_returns_when_endpoints_change(berth_app, bed, shop):
+    path = "/api/v1/applications/shop/services/web/endpoints"
+    before = berth_app.api("GET", path).json()
+    engine, victim = containers(bed, "shop", "web")[0]
+    victim.kill()
+    changed = berth_app.api("GET", path, params={"index": before["index"], "wait": 30}).json()
+    assert changed["index"] > before["index"]
+    assert f"127.0.0.1:{_port(victim)}" not in changed["endpoints"]
+
+
+def _port(container) -> str:
+    env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+    return env["PORT"]
+
+
+def test_a_killed_container_is_replaced(berth_app, bed, shop):
+    engine, victim = containers(bed, "shop", "api")[0]
+    victim.kill()
+    wait_for(lambda: all_healthy(berth_app, "shop", {"api": 2}) and
+             len(containers(bed, "shop", "api")) == 2, 60, "api to be whole again")
+
+
+def test_a_stopped_engine_is_replaced_by_the_others(berth_app, bed, shop):
+    victim_engine = containers(bed, "shop", "api")[0][0]
+    bed.stop_engine(victim_engine, kill=True)
+    try:
+        wait_for(lambda: all_healthy(berth_app, "shop", {"db": 1, "api": 2, "web": 2}) and
+                 all(engine != victim_engine for engine, _ in containers(bed, "shop")),
+                 120, f"the services to be whole without {victim_engine}")
+    finally:
+        bed.start_engine(victim_engine)
+    # The old containers come back exited with their engine; the reconciler clears twins.
+    wait_for(lambda: len(containers(bed, "shop")) == 5 and not containers(bed, "shop", status="exited")
+             and all_healthy(berth_app, "shop", {"db": 1, "api": 2, "web": 2}), 120,
+             "exactly the desired containers after the engine returns")
+
+
+def test_worker_killed_mid_deploy_ends_with_exactly_the_desired_count(berth_app, bed, shop):
+    assert berth_app.api("PATCH", "/api/v1/applications/shop/services/web",
+                         json={"replicas": 6}).status_code == 200
+    wait_for(lambda: len(containers(bed, "shop", "web")) > 2, 60, "the scale-up to begin")
+    worker = berth_app.processes["worker"]
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    berth_app.processes.pop("worker")
+    berth_app.start_worker()
+    wait_for(lambda: all_healthy(berth_app, "shop", {"web": 6}) and
+             len(containers(bed, "shop", "web")) == 6, 120, "exactly six web containers")
+    names = [c.name for _, c in containers(bed, "shop", "web")]
+    assert len(set(names)) == 6
+
+
+def test_unknown_input_is_refused_before_anything_starts(berth_app, bed):
+    cyclic = {"name": "loop", "services": [
+        {"name": "a", "image": bed.image, "depends_on": {"b": "started"}},
+        {"name": "b", "image": bed.image, "depends_on": {"a": "started"}}]}
+    response = berth_app.api("POST", "/api/v1/applications", json=cyclic)
+    assert response.status_code == 400 and "a -> b -> a" in response.json()["error"]
+    missing = {"name": "lonely", "services": [
+        {"name": "a", "image": bed.image, "depends_on": {"ghost": "healthy"}}]}
+    response = berth_app.api("POST", "/api/v1/applications", json=missing)
+    assert response.status_code == 400 and "ghost" in response.json()["error"]
+    no_such_tag = {"name": "typo", "services": [
+        {"name": "a", "image": bed.image.rsplit(":", 1)[0] + ":no-such-tag"}]}
+    response = berth_app.api("POST", "/api/v1/applications", json=no_such_tag)
+    assert response.status_code == 400 and "no-such-tag" in response.json()["error"]
+    for name in ("loop", "lonely", "typo"):
+        assert berth_app.api("GET", f"/api/v1/applications/{name}").status_code == 404

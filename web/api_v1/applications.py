@@ -1,0 +1,127 @@
+"""Applications and services: define (and deploy), scale, discover."""
+from __future__ import annotations
+
+from flask import abort, current_app, request
+from marshmallow import Schema, fields
+
+from berth import db
+from berth.workloads import definitions
+from berth.workloads import services as workloads
+from web.api_v1 import Blueprint
+from web.auth import require_api_user
+
+blueprint = Blueprint("applications_api", __name__, url_prefix="/api/v1/applications",
+                      description="Applications of services on the Docker hosts")
+
+
+class InstanceSchema(Schema):
+    name = fields.Str()
+    slot = fields.Int()
+    revision = fields.Int()
+    host_id = fields.Int(allow_none=True)
+    host_port = fields.Int(allow_none=True)
+    state = fields.Str()
+    health = fields.Str(allow_none=True)
+    cpu_percent = fields.Float(allow_none=True)
+
+
+class ServiceSchema(Schema):
+    name = fields.Str()
+    image = fields.Str()
+    replicas = fields.Int()
+    revision = fields.Int()
+    status = fields.Str()
+    status_detail = fields.Str(allow_none=True)
+    endpoints = fields.List(fields.Str())
+    instances = fields.Method("live_instances")
+
+    def live_instances(self, service):
+        live = [i for i in service.instances if i.state != "removed"]
+        return InstanceSchema(many=True).dump(sorted(live, key=lambda i: (i.slot, i.revision)))
+
+
+class ApplicationSchema(Schema):
+    name = fields.Str()
+    created_at = fields.DateTime()
+    services = fields.List(fields.Nested(ServiceSchema))
+
+
+class ScaleSchema(Schema):
+    replicas = fields.Int(required=True)
+
+
+class EndpointsQuery(Schema):
+    index = fields.Int(load_default=None, metadata={
+        "description": "block until the endpoints' index passes this one"})
+    wait = fields.Float(load_default=30.0, metadata={"description": "seconds, at most 60"})
+
+
+class EndpointsSchema(Schema):
+    service = fields.Str()
+    index = fields.Int()
+    endpoints = fields.List(fields.Str())
+
+
+def require_operator():
+    user = require_api_user()
+    if not user.is_admin:
+        abort(403, description="only system administrators operate applications")
+    return user
+
+
+@blueprint.post("")
+@blueprint.response(201, ApplicationSchema)
+@blueprint.doc(requestBody={"content": {"application/json": {"schema": {
+    "type": "object", "required": ["name", "services"],
+    "properties": {"name": {"type": "string"}, "services": {"type": "array", "items": {
+        "type": "object"}}}}}}})
+def create_application():
+    """Define an application and deploy it in dependency order. A cycle, a missing
+    dependency or any bad field is a 400 before anything starts."""
+    user = require_operator()
+    raw = request.get_json(silent=True)
+    application = workloads.deploy(raw if isinstance(raw, dict) else {}, actor=user.username,
+                                   config=current_app.config["BERTH"])
+    db.session.flush()
+    return application
+
+
+@blueprint.get("")
+@blueprint.response(200, ApplicationSchema(many=True))
+def list_applications():
+    require_api_user()
+    from sqlalchemy import select
+
+    from berth.models import Application
+
+    return db.session.scalars(select(Application).order_by(Application.name)).all()
+
+
+@blueprint.get("/<name>")
+@blueprint.response(200, ApplicationSchema)
+def get_application(name):
+    require_api_user()
+    return definitions.get_application(name)
+
+
+@blueprint.patch("/<name>/services/<service>")
+@blueprint.arguments(ScaleSchema)
+@blueprint.response(200, ServiceSchema)
+def scale_service(change, name, service):
+    user = require_operator()
+    return workloads.scale(workloads.get_service(name, service), change["replicas"],
+                           actor=user.username)
+
+
+@blueprint.get("/<name>/services/<service>/endpoints")
+@blueprint.arguments(EndpointsQuery, location="query")
+@blueprint.response(200, EndpointsSchema)
+def endpoints(query, name, service):
+    """The healthy endpoints (host:port). With `index`, a blocking query: the answer comes
+    when the list changes (its index passes the one given) or after `wait` seconds."""
+    require_api_user()
+    found = workloads.get_service(name, service)
+    if query["index"] is not None and found.endpoints_version <= query["index"]:
+        found = workloads.wait_for_endpoints(found.id, query["index"], query["wait"])
+    return {"service": found.name, "index": found.endpoints_version,
+            "endpoints": list(found.endpoints or [])}

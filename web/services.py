@@ -1,0 +1,73 @@
+"""Service pages: applications and their services, instances updating live, scaling."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import IntegerField
+from wtforms.validators import InputRequired, NumberRange
+
+from berth import db
+from berth.errors import BerthError
+from berth.models import Application, Host
+from berth.workloads import services as workloads
+from berth.workloads.definitions import MAX_REPLICAS
+
+blueprint = Blueprint("services", __name__, url_prefix="/services")
+
+
+class ScaleForm(FlaskForm):
+    replicas = IntegerField("Replicas", validators=[InputRequired(), NumberRange(0, MAX_REPLICAS)])
+
+
+@blueprint.get("/")
+@login_required
+def index():
+    applications = db.session.scalars(select(Application).order_by(Application.name)).all()
+    return render_template("services/index.html", applications=applications)
+
+
+def _instances_context(app_name: str, service_name: str) -> dict:
+    service = workloads.get_service(app_name, service_name)
+    live = sorted((i for i in service.instances if i.state != "removed"),
+                  key=lambda i: (i.slot, i.revision))
+    hosts = {h.id: h.name for h in db.session.scalars(
+        select(Host).where(Host.id.in_({i.host_id for i in live if i.host_id})))}
+    return {"service": service, "instances": live, "hosts": hosts}
+
+
+@blueprint.get("/<app_name>/<service_name>")
+@login_required
+def show(app_name, service_name):
+    context = _instances_context(app_name, service_name)
+    form = ScaleForm(replicas=context["service"].replicas)
+    return render_template("services/show.html", form=form, **context)
+
+
+@blueprint.get("/<app_name>/<service_name>/instances")
+@login_required
+def instances(app_name, service_name):
+    """The live part of the service page: htmx asks for it every two seconds."""
+    return render_template("services/_instances.html", **_instances_context(app_name, service_name))
+
+
+@blueprint.post("/<app_name>/<service_name>/scale")
+@login_required
+def scale(app_name, service_name):
+    if not current_user.is_admin:
+        abort(403, description="only system administrators operate services")
+    service = workloads.get_service(app_name, service_name)
+    form = ScaleForm()
+    if not form.validate_on_submit():
+        flash(f"Replicas must be a whole number from 0 to {MAX_REPLICAS}.", "danger")
+        return redirect(url_for(".show", app_name=app_name, service_name=service_name))
+    try:
+        workloads.scale(service, form.replicas.data, actor=current_user.username)
+    except BerthError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+    else:
+        flash(f"Scaling {service_name} to {form.replicas.data}.", "info")
+    return redirect(url_for(".show", app_name=app_name, service_name=service_name))
+
