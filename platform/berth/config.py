@@ -45,6 +45,7 @@ class Config:
     probe_timeout_s: float = 3.0
     probe_failures_for_down: int = 2
     reconcile_interval_s: float = 15.0
+    metrics_interval_s: float = 10.0
     testing: bool = False
 
     @property
@@ -76,6 +77,7 @@ class Config:
             ("probe_timeout_s", float),
             ("probe_failures_for_down", int),
             ("reconcile_interval_s", float),
+            ("metrics_interval_s", float),
         ):
             raw = env.get("BERTH_" + name.upper())
             if raw:

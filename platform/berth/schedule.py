@@ -15,6 +15,11 @@ def beat_schedule(config: "Config") -> dict:
             # A probe round older than its period is stale; drop it rather than pile up.
             "options": {"expires": config.probe_interval_s},
         },
+        "collect-container-cpu": {
+            "task": "berth.workloads.tasks.collect_container_cpu",
+            "schedule": config.metrics_interval_s,
+            "options": {"expires": config.metrics_interval_s},
+        },
         "reconcile-applications": {
             "task": "berth.workloads.tasks.reconcile_all",
             "schedule": config.reconcile_interval_s,

@@ -61,3 +61,15 @@ def test_a_stopped_engine_is_an_engine_error():
     engine = DockerEngine(Endpoint("tcp://127.0.0.1:9", timeout_s=2))
     with pytest.raises(EngineError, match="tcp://127.0.0.1:9"):
         engine.ping()
+
+
+def test_cpu_percent_of_a_busy_container(bed, engines):
+    engine = engines["e1"]
+    spec = ContainerSpec(name="it-engines-busy", image=bed.image,
+                         labels={LABEL_MANAGED: "1", LABEL_SERVICE: "it-engines"},
+                         command=["sh", "-c", "while true; do :; done"], cpus=0.5)
+    engine.create(spec)
+    engine.start(spec.name)
+    # A busy loop capped at half a core reads between a little and about 50% of one core.
+    percent = wait_for(lambda: engine.cpu_percent(spec.name), 30, "a CPU reading")
+    assert 5 < percent <= 60

@@ -14,6 +14,7 @@ class FakeEngine:
         self.images = set(images or ())
         self.containers: dict[str, ContainerState] = {}
         self.calls: list[tuple[str, str]] = []
+        self.cpu: dict[str, float] = {}  # container name -> CPU% it reports
         self._ids = itertools.count(1)
 
     def _check_alive(self, what: str) -> None:
@@ -84,6 +85,11 @@ class FakeEngine:
     def cpu_sample(self, name_or_id: str) -> CpuSample | None:
         self._check_alive(f"stats {name_or_id}")
         return None
+
+    def cpu_percent(self, name_or_id: str) -> float | None:
+        self._check_alive(f"stats {name_or_id}")
+        state = self._find(name_or_id)
+        return self.cpu.get(state.name) if state and state.status == "running" else None
 
     def close(self) -> None:
         pass

@@ -13,6 +13,7 @@ from requests.exceptions import RequestException
 
 from berth.engine import (
     ContainerSpec, ContainerState, CpuSample, EngineError, EngineInfo, Endpoint, TlsMaterial,
+    cpu_percent,
 )
 
 _NS = 1_000_000_000
@@ -60,6 +61,15 @@ def _state(container) -> ContainerState:
         status=status, health=health,
         exit_code=state.get("ExitCode") if isinstance(state, dict) else None,
     )
+
+
+def _sample(cpu: dict) -> CpuSample | None:
+    usage = (cpu.get("cpu_usage") or {}).get("total_usage")
+    if usage is None or not cpu.get("system_cpu_usage"):
+        return None  # not running (or the first sample of a fresh container)
+    online = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or [1])
+    return CpuSample(container_cpu_ns=usage, system_cpu_ns=cpu["system_cpu_usage"],
+                     online_cpus=online)
 
 
 class DockerEngine:
@@ -171,13 +181,22 @@ class DockerEngine:
             return None
         except (APIError, DockerException, RequestException, OSError) as error:
             raise EngineError(f"stats {name_or_id} on {self.endpoint.url} failed: {error}") from error
-        cpu = stats.get("cpu_stats") or {}
-        usage = (cpu.get("cpu_usage") or {}).get("total_usage")
-        if usage is None or "system_cpu_usage" not in cpu:
-            return None  # not running
-        online = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or [1])
-        return CpuSample(container_cpu_ns=usage, system_cpu_ns=cpu["system_cpu_usage"],
-                         online_cpus=online)
+        return _sample(stats.get("cpu_stats") or {})
+
+    def cpu_percent(self, name_or_id: str) -> float | None:
+        """CPU% over the engine's own sampling interval (100% = one core). A non-one-shot
+        stats call carries the previous sample too, so no state is kept between calls;
+        it takes about two seconds, so callers ask many containers at once."""
+        try:
+            stats = self._client.api.stats(name_or_id, stream=False)
+        except NotFound:
+            return None
+        except (APIError, DockerException, RequestException, OSError) as error:
+            raise EngineError(f"stats {name_or_id} on {self.endpoint.url} failed: {error}") from error
+        samples = [_sample(stats.get(key) or {}) for key in ("precpu_stats", "cpu_stats")]
+        if None in samples:
+            return None
+        return cpu_percent(*samples)
 
     def close(self) -> None:
         client = getattr(self, "_client", None)

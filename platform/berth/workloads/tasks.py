@@ -7,6 +7,7 @@ from berth import db
 from berth.celery_app import celery, settings
 from berth.clock import utcnow
 from berth.models import Application
+from berth.workloads.metrics import collect_cpu
 from berth.workloads.reconcile import reconcile_application
 
 # How long a deploy keeps re-checking on its own before leaving it to the periodic reconcile.
@@ -41,3 +42,8 @@ def reconcile_all() -> dict:
         db.session.commit()
         done[app_id] = None if result is None else result.converged
     return {"applications": len(ids), "converged": sum(bool(v) for v in done.values())}
+
+
+@celery.task(name="berth.workloads.tasks.collect_container_cpu")
+def collect_container_cpu() -> dict:
+    return {"sampled": collect_cpu()}

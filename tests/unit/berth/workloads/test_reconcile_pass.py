@@ -146,3 +146,17 @@ def test_a_second_pass_waits_while_another_holds_the_lease(fleet, config):
     app.reconcile_lease_until = utcnow() + timedelta(seconds=60)
     db.session.commit()
     assert reconcile_application(app.id, config, connect=connect) is None
+
+
+def test_cpu_is_collected_for_running_instances(fleet, config):
+    from berth.workloads.metrics import collect_cpu
+
+    engines, connect = fleet
+    app, _ = deploy({"name": "cpu", "services": [{"name": "s", "image": IMAGE, "replicas": 1}]},
+                    config, connect)
+    for engine in engines.values():
+        engine.cpu = {"cpu-s-1-0": 42.5}
+    assert collect_cpu(connect=connect) == 1
+    db.session.commit()  # as the task's unit of work does
+    db.session.expire_all()
+    assert app.services[0].instances[0].cpu_percent == 42.5
