@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, false, or_
 from wtforms import SelectChoice, SelectField, StringField
 
-from berth import db
+from berth import audit
 from berth.models import Event, User
 from berth.projects.services import visible_projects
 
@@ -70,23 +70,8 @@ def visible_to(user: User) -> ColumnElement[bool] | None:
 def events_for(user: User, *, kind=None, actor=None, subject=None, since=None, until=None,
                before_id=None, limit=PAGE_SIZE) -> list[Event]:
     """audit.query's filters (kind is a prefix), restricted to what `user` may see."""
-    statement = select(Event).order_by(Event.id.desc()).limit(limit)
-    if kind:
-        statement = statement.where(Event.kind.startswith(kind, autoescape=True))
-    if actor:
-        statement = statement.where(Event.actor == actor)
-    if subject:
-        statement = statement.where(Event.subject == subject)
-    if since is not None:
-        statement = statement.where(Event.at >= since)
-    if until is not None:
-        statement = statement.where(Event.at < until)
-    if before_id is not None:
-        statement = statement.where(Event.id < before_id)
-    restriction = visible_to(user)
-    if restriction is not None:
-        statement = statement.where(restriction)
-    return list(db.session.scalars(statement))
+    return audit.query(kind=kind, actor=actor, subject=subject, since=since, until=until,
+                       before_id=before_id, limit=limit, where=visible_to(user))
 
 
 @blueprint.get("/")

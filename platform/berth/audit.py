@@ -16,8 +16,9 @@ def record(kind: str, message: str = "", *, subject_type: str | None = None,
 
 def query(*, kind: str | None = None, actor: str | None = None, subject: str | None = None,
           subject_type: str | None = None, since=None, until=None, before_id: int | None = None,
-          limit: int = 100) -> list[Event]:
-    """Newest first. `kind` matches a prefix ("image." finds pushes, pulls and deletes)."""
+          limit: int = 100, where=None) -> list[Event]:
+    """Newest first. `kind` matches a prefix ("image." finds pushes, pulls and deletes);
+    `where` is an extra SQL condition (the web's "only what this user may see")."""
     from sqlalchemy import select
 
     statement = select(Event).order_by(Event.id.desc()).limit(min(max(limit, 1), 1000))
@@ -35,4 +36,6 @@ def query(*, kind: str | None = None, actor: str | None = None, subject: str | N
         statement = statement.where(Event.at < until)
     if before_id is not None:
         statement = statement.where(Event.id < before_id)
+    if where is not None:
+        statement = statement.where(where)
     return list(db.session.scalars(statement))
