@@ -1,0 +1,245 @@
+"""Best-first search over the engine's sorted host lists, pruned by score bounds so that it finds
+exactly the host the reference placer would: the highest score, ties to the lowest host index.
+
+Within one group (shape and IDC) a host's score is a function of its load, plus the image bonus
+when it holds the image; every list is sorted best-first. So the score of a list's next host
+bounds every host after it (image holders are bounded in the per-image lists instead). Lists are
+scanned in order of the bound at their best host with room, until that bound is below the best
+score found; within a list, the scan stops the same way.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Sequence
+
+from scheduler.placement.blocked import BlockedHosts, skip_backward, skip_forward
+from scheduler.placement.framework import PlacementContext, normalise
+from scheduler.placement.index import Entry, LoadIndex
+from scheduler.placement.model import PlacementRequest
+from scheduler.placement.plan import Plan, ProfileShape
+from scheduler.placement.profiles import Profile
+from scheduler.placement.reference import Found
+from scheduler.placement.state import HostState
+
+# How many hosts in a row may fail the filters before a scan re-checks whether the rest of its
+# list could still beat the best found: filtering a host is cheaper than bounding its score.
+BOUND_EVERY = 8
+# Bounds are summed in another order than the exact scores they bound, so they may differ in the
+# last bits; this margin keeps a bound from ever dropping below the score it stands for.
+BOUND_MARGIN = 1e-9
+HEADS_PER_LIST = 256  # cached list heads, one per distinct request size
+
+
+def list_head(entries: list[Entry] | None, hosts: Sequence[HostState], request: PlacementRequest,
+              context: PlacementContext, profile: Profile, shape: ProfileShape,
+              load_bounds: tuple[float, float], limit: int | None) -> tuple[int, float]:
+    """How many of the sorted hosts may have room, and the load part of the best of them."""
+    if not entries:
+        return 0, 0.0
+    end = len(entries) if limit is None else bisect_left(entries, (limit + 1,))
+    if not end:
+        return 0, 0.0
+    best = hosts[entries[0 if shape.falling else end - 1][1]]
+    return end, normalise(profile.scorers[shape.load_part].raw(best, request, context), *load_bounds)
+
+
+def find_best(hosts: Sequence[HostState], plan: Plan, shape: ProfileShape, request: PlacementRequest,
+              profile: Profile, context: PlacementContext, blocked: BlockedHosts | None) -> Found | None:
+    """The fitting host the reference placer would choose, with its score and parts; None if none fits."""
+    bounds = profile.bounds(request, context)
+    rejected = plan.rejected
+    checks = [plugin.check for plugin in shape.dynamic]
+    total_of = profile.total
+    falling, load_part, image_part = shape.falling, shape.load_part, shape.image_part
+    load_raw = profile.scorers[load_part].raw
+    load_low, load_high = bounds[load_part]
+    image = request.image if image_part is not None else None
+    image_present = image_absent = 0.0
+    if image_part is not None:
+        image_present = normalise(1.0, *bounds[image_part])
+        image_absent = normalise(0.0, *bounds[image_part])
+    service = request.service
+    # Hosts at the service's per-host limit are passed over before any plugin runs: anti-affinity
+    # piles them up at the front of the lists. The spread filter would reject them anyway.
+    host_limit = request.max_per_host if shape.checks_spread else None
+    idc_limit = request.max_per_idc if shape.checks_spread else None
+
+    def parts_at(host: HostState, shared: list[float]) -> list[float]:
+        parts = shared.copy()
+        parts[load_part] = normalise(load_raw(host, request, context), load_low, load_high)
+        return parts
+
+    # A bound is the weighted sum of the parts other than load (`base`, the same for a whole IDC
+    # and image variant) plus the load part's share: cheaper than scoring a host in full.
+    load_weight = profile.weights[load_part] / profile.weight_sum
+
+    def base_of(shared: list[float]) -> float:
+        parts = shared.copy()
+        parts[load_part] = 0.0
+        return total_of(parts) + BOUND_MARGIN
+
+    def at_limit(index: int) -> bool:
+        return host_limit is not None and hosts[index].service_counts.get(service, 0) >= host_limit
+
+    def load_part_of(entry: Entry) -> float:
+        return normalise(load_raw(hosts[entry[1]], request, context), load_low, load_high)
+
+    # One bound per sorted list (and per image list), scanned best bound first. `shared` holds the
+    # parts every host of an IDC has in common: all but load and image, filled in per host.
+    lists: list[tuple[float, int, list[Entry], int, list[float], float, bool, list[Entry] | None]] = []
+    shared_by_idc: dict[str, tuple[list[float], float, list[float], float]] = {}
+    # What a list's cached head depends on: the load scorer and its bounds, the request's size.
+    head_key = (profile.scorers[load_part].name, request.millicpus, request.memory, load_low, load_high)
+    main_key, image_key = (head_key, None), (head_key, image)
+
+    def variants(skip: list[Entry] | None, skip_image: list[Entry] | None) -> tuple:
+        """A list's main and image variants: (holds image, image, head cache key, blocked entries)."""
+        if image is None:
+            return ((False, None, main_key, skip),)
+        return (False, None, main_key, skip), (True, image, image_key, skip_image)
+
+    for group, indexes in plan.groups:
+        if idc_limit is not None and context.idc_counts.get(group.idc, 0) >= idc_limit:
+            continue
+        limit = None
+        if shape.checks_fit:
+            cpu_room, memory_room = group.millicpus - request.millicpus, group.memory - request.memory
+            if cpu_room < 0 or memory_room < 0:
+                continue
+            # A host with room has each allocation at most capacity minus request, so its load is at most:
+            limit = cpu_room * group.memory + memory_room * group.millicpus
+        templates = shared_by_idc.get(group.idc)
+        if templates is None:
+            shared = profile.parts(group.representative, request, context, bounds)
+            with_image = shared
+            if image_part is not None:
+                shared[image_part] = image_absent
+                with_image = shared.copy()
+                with_image[image_part] = image_present
+            templates = shared_by_idc[group.idc] = (shared, base_of(shared), with_image, base_of(with_image))
+        shared, base, with_image, image_base = templates
+        for index in indexes:
+            # The lists of hosts at the service's per-host limit mirror the group-wide lists only.
+            skip = skip_image = None
+            if blocked is not None and index is group.index:
+                skip = blocked.by_group.get(group.number)
+                skip_image = blocked.with_image.get(group.number)
+            for holds_image, wanted, key, skipped in variants(skip, skip_image):
+                head = index.heads.get(key)
+                if head is None or head[0] != index.version:
+                    if len(index.heads) >= HEADS_PER_LIST:
+                        index.heads.clear()
+                    entries = index.by_image.get(wanted) if holds_image else index.entries
+                    head = index.heads[key] = (index.version, *list_head(
+                        entries, hosts, request, context, profile, shape, (load_low, load_high), limit))
+                _, end, load_value = head
+                if not end:
+                    continue  # no host in this list has room
+                entries = index.by_image[wanted] if holds_image else index.entries
+                best = 0 if falling else end - 1
+                if skipped and at_limit(entries[best][1]):
+                    # Bound the list by its best host not at the service's limit instead.
+                    best = skip_forward(entries, best, end, skipped) if falling else skip_backward(
+                        entries, best, skipped)
+                    if not 0 <= best < end:
+                        continue
+                    load_value = load_part_of(entries[best])
+                list_base = image_base if holds_image else base
+                lists.append((-(list_base + load_weight * load_value), len(lists), entries, end,
+                              with_image if holds_image else shared, list_base, holds_image, skipped))
+    lists.sort()
+
+    best_host: HostState | None = None
+    best_total = 0.0
+    best_parts: list[float] = []
+
+    def fits(index: int) -> bool:
+        """The dynamic filters (callers test the cheaper static verdict, `rejected`, first)."""
+        host = hosts[index]
+        if host_limit is not None and host.service_counts.get(service, 0) >= host_limit:
+            return False
+        for check in checks:
+            if check(host, request, context) is not None:
+                return False
+        return True
+
+    def offer(host: HostState, shared: list[float], holds_image: bool) -> float:
+        """Keep a fitting host if it beats the best; returns its score without any image bonus,
+        which bounds every host after it in a main list."""
+        nonlocal best_host, best_total, best_parts
+        parts = parts_at(host, shared)
+        upper = total = total_of(parts)
+        if not holds_image and image is not None and image in host.images:
+            # Met in a main list: score it in full now (its image list would, later) to prune sooner.
+            parts[image_part] = image_present
+            total = total_of(parts)
+        if best_host is None or total > best_total or (total == best_total and host.index < best_host.index):
+            best_host, best_total, best_parts = host, total, parts
+        return upper
+
+    def beaten(entries: list[Entry], position: int, base: float) -> bool:
+        """True when no host from `position` on can beat the best (lists run best-first)."""
+        return best_host is not None and base + load_weight * load_part_of(entries[position]) < best_total
+
+    # Equal-load hosts of a list score alike, so only the lowest-index one that fits can win.
+    # `skip`, when given, lists the entries at the service's per-host limit, to jump over in bulk.
+    def scan_falling(entries: list[Entry], end: int, shared: list[float], base: float, holds_image: bool,
+                     skip: list[Entry] | None) -> None:
+        at = misses = 0
+        while at < end:
+            load, index = entries[at]
+            if rejected[index]:
+                at, misses = at + 1, misses + 1
+            elif at_limit(index):
+                if skip:
+                    at, misses = skip_forward(entries, at, end, skip), BOUND_EVERY
+                else:
+                    at, misses = at + 1, misses + 1
+            elif fits(index):
+                if offer(hosts[index], shared, holds_image) < best_total:
+                    return
+                at += 1
+                if at < end and entries[at][0] == load:
+                    at = bisect_left(entries, (load + 1,), at, end)
+                misses = BOUND_EVERY  # later hosts rarely still tie with the best: check at once
+            else:
+                at, misses = at + 1, misses + 1
+            if misses >= BOUND_EVERY and at < end:
+                misses = 0
+                if beaten(entries, at, base):
+                    return
+
+    def scan_rising(entries: list[Entry], end: int, shared: list[float], base: float, holds_image: bool,
+                    skip: list[Entry] | None) -> None:
+        at, misses = end - 1, 0
+        while at >= 0:
+            load, index = entries[at]
+            if rejected[index]:
+                at, misses = at - 1, misses + 1
+            elif at_limit(index):
+                if skip:
+                    at, misses = skip_backward(entries, at, skip), BOUND_EVERY
+                else:
+                    at, misses = at - 1, misses + 1
+            elif fits(index):
+                run_start = at  # runs are walked from the top: look back for a lower index
+                if at > 0 and entries[at - 1][0] == load:
+                    run_start = bisect_left(entries, (load,), 0, at)
+                index = next((entries[earlier][1] for earlier in range(run_start, at)
+                              if not rejected[entries[earlier][1]] and fits(entries[earlier][1])), index)
+                if offer(hosts[index], shared, holds_image) < best_total:
+                    return
+                at, misses = run_start - 1, BOUND_EVERY
+            else:
+                at, misses = at - 1, misses + 1
+            if misses >= BOUND_EVERY and at >= 0:
+                misses = 0
+                if beaten(entries, at, base):
+                    return
+
+    scan = scan_falling if falling else scan_rising
+    for negative_bound, _, entries, end, shared, base, holds_image, skip in lists:
+        if best_host is not None and -negative_bound < best_total:
+            break  # bounds are sorted, so no later list can do better either
+        scan(entries, end, shared, base, holds_image, skip)
+    return None if best_host is None else (best_host, best_total, best_parts)
