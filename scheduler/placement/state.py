@@ -86,8 +86,8 @@ class ClusterState:
         host.allocated_millicpus += request.millicpus
         host.allocated_memory += request.memory
         host.ports.update(request.ports)
-        if request.image:
-            host.images.add(request.image)
+        # The image is not counted as present: it is only being pulled, and counting it would
+        # pull every later replica of the service onto the same host (locality beating spread).
         host.service_counts[request.service] = host.service_counts.get(request.service, 0) + 1
         per_idc = self.idc_counts.setdefault(request.service, {})
         per_idc[host.idc] = per_idc.get(host.idc, 0) + 1

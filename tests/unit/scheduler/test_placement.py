@@ -106,7 +106,7 @@ def test_the_working_copy_accounts_for_each_pick(placer):
     assert isinstance(now, HostSnapshot)
     assert (now.allocated_cpus, now.allocated_memory) == (1.75, 3 * GiB)
     assert now.used_ports == {22, 8080}
-    assert now.images == {"api:1", "web:3"}
+    assert now.images == frozenset()  # only pulled so far: not counted as present
     assert now.service_counts == {"api": 3, "web": 1}
 
 
@@ -289,3 +289,16 @@ def test_anti_affinity_at_scale_matches_the_reference(strategy, per_host):
         refused += not decision.placed
     assert refused > 0
     assert Counter(engine.current(snapshot.id).service_counts.get("api", 0) for snapshot in hosts) == {per_host: 150}
+
+
+@pytest.mark.parametrize("placer", PLACERS)
+def test_replicas_spread_instead_of_following_the_image_they_just_pulled(placer):
+    hosts = [host(1), host(2), host(3)]
+    decisions = placer(hosts).place_replicas(request(cpus=0.01, memory=8 * 2**20, image="x:1"), 3)
+    assert sorted(d.host_id for d in decisions) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("placer", PLACERS)
+def test_an_image_already_on_a_host_still_draws_the_next_container(placer):
+    hosts = [host(1), host(2, images=frozenset({"x:1"}))]
+    assert placer(hosts).place(request(cpus=0.01, memory=8 * 2**20, image="x:1")).host_id == 2
