@@ -20,7 +20,7 @@ __all__ = [
 
 # Both placers decide identically; building the engine's indexes costs about as much as a few
 # reference placements, so it only pays for itself beyond that.
-_INDEX_FROM = 6
+_INDEX_FROM = 8
 
 
 def place(request: PlacementRequest, hosts: Iterable[HostSnapshot]) -> Decision:

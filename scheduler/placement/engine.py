@@ -17,7 +17,7 @@ from scheduler.placement.blocked import BlockedHosts
 from scheduler.placement.framework import PlacementContext
 from scheduler.placement.index import HostGroup, LoadIndex
 from scheduler.placement.model import HostSnapshot, PlacementRequest, Rejection
-from scheduler.placement.plan import Plan, ProfileShape, plan_key
+from scheduler.placement.plan import ClassVerdicts, Plan, ProfileShape, plan_key
 from scheduler.placement.profiles import PROFILES, Profile
 from scheduler.placement.reference import Found, ReferencePlacer
 from scheduler.placement.search import find_best
@@ -58,6 +58,7 @@ class Placer(ReferencePlacer):
             self._group_of.append(group)
             self._indexes_of.append(indexes)
         self._groups = list(groups.values())
+        self._classes = ClassVerdicts(self._class_members)
         self._plans: dict[tuple, Plan] = {}
         self._blocked: dict[tuple, BlockedHosts] = {}
         self._blocked_by_service: dict[str, list[BlockedHosts]] = {}
@@ -69,7 +70,7 @@ class Placer(ReferencePlacer):
             if len(self._plans) >= _PLAN_CACHE_LIMIT:
                 self._plans.clear()
             plan = self._plans[key] = Plan.build(self._shapes[profile.name], request, context,
-                                                 self._class_members, self._class_of, self._groups)
+                                                 self._classes, self._class_of, self._groups)
         return plan
 
     def _blocked_hosts(self, request: PlacementRequest) -> BlockedHosts:
@@ -120,7 +121,12 @@ class Placer(ReferencePlacer):
         for blocked in trackers:
             blocked.remove(group.number, host)
         self.state.commit(host, request)
+        # ClusterState.commit does not count an image being pulled as present; should it ever
+        # add one, the host joins that image's lists and their cached bounds must go.
+        gained = set(host.images).difference(images)
         for index in indexes:
             index.add(host.load, host.index, host.images)
+            for image in gained:
+                index.forget_bounds(image)
         for blocked in trackers:
             blocked.add(group.number, host)

@@ -1,7 +1,7 @@
 """The plugin contract: what a filter and a scorer are, and the one normaliser that puts scores on 0..100."""
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,11 +40,14 @@ class FilterPlugin:
 
     A static filter reads only HostState.fixed_facts() and the request's cluster, pool,
     constraints, min_cpus and min_memory, so the engine may decide it once per group of hosts.
+    It may also name, as `request_key`, the part of a request its verdicts depend on, so that
+    requests agreeing on it share them.
     """
 
     name: str
     static: bool
     check: Check
+    request_key: Callable[[PlacementRequest], Hashable] | None = None
 
 
 @dataclass(frozen=True, slots=True)

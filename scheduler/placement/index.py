@@ -9,22 +9,25 @@ from scheduler.placement.state import HostState
 # Cost of starting the scan of one more sorted list, counted in hosts stepped over.
 HEAD_COST = 4.0
 Entry = tuple[int, int]  # (load, host index): sorting entries ranks hosts of one group best-first
+BOUNDS_PER_LIST = 256  # cached bounds per list, one per request size and limit
 
 
 class LoadIndex:
     """Hosts sorted by (load, index), and per image the subset of them that hold that image."""
 
-    __slots__ = ("entries", "by_image", "version", "heads")
+    __slots__ = ("entries", "by_image", "bounds")
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
         self.by_image: dict[str, list[Entry]] = {}
-        self.version = 0  # bumped on every change, so cached facts about the lists can be checked
-        # Per request size, while `version` is unchanged: see search.list_head.
-        self.heads: dict[tuple, tuple[int, int, float]] = {}
+        # The search's bound caches, per image list (None: the main list): see search.py.
+        self.bounds: dict[str | None, dict] = {}
+
+    def forget_bounds(self, image: str) -> None:
+        """A host joined the image's list: it may be better than the cached bounds allow for."""
+        self.bounds.pop(image, None)
 
     def add(self, load: int, index: int, images: Iterable[str]) -> None:
-        self.version += 1
         key = (load, index)
         insort(self.entries, key)
         for image in images:
@@ -35,7 +38,6 @@ class LoadIndex:
                 insort(bucket, key)
 
     def remove(self, load: int, index: int, images: Iterable[str]) -> None:
-        self.version += 1
         key = (load, index)
         _delete(self.entries, key)
         for image in images:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from scheduler.placement.filters import admin_state, liveness, resource_fit, spread
 from scheduler.placement.framework import IMAGE, LOAD_FALLING, LOAD_RISING, PER_IDC, FilterPlugin, PlacementContext
@@ -62,26 +63,29 @@ def plan_key(profile: Profile, request: PlacementRequest) -> tuple:
 @dataclass(frozen=True)
 class Plan:
     rejected: list[bool]                          # by host index: a static filter turns it away
-    static_rejections: Counter[Rejection]         # what to report for those hosts
+    verdicts: list[Rejection | None]              # by class: the first static filter's rejection
+    class_members: list[list[HostState]]
     passing_classes: list[int]
     groups: list[tuple[HostGroup, list[LoadIndex]]]  # groups with a passing host, and the lists to scan
 
+    @cached_property
+    def static_rejections(self) -> Counter[Rejection]:
+        """Hosts per static rejection; wanted only to explain a refusal, so counted on demand."""
+        counts: Counter[Rejection] = Counter()
+        for members, verdict in zip(self.class_members, self.verdicts):
+            if verdict is not None:
+                counts[verdict] += len(members)
+        return counts
+
     @classmethod
     def build(cls, shape: ProfileShape, request: PlacementRequest, context: PlacementContext,
-              class_members: Sequence[list[HostState]], class_of: Sequence[int],
-              groups: Sequence[HostGroup]) -> Plan:
-        """Decide the static filters once per class of identical hosts."""
-        checks = [plugin.check for plugin in shape.static]
-        verdicts: list[Rejection | None] = []
-        static_rejections: Counter[Rejection] = Counter()
-        for members in class_members:
-            representative, verdict = members[0], None
-            for check in checks:
-                verdict = check(representative, request, context)
-                if verdict is not None:
-                    static_rejections[verdict] += len(members)
-                    break
-            verdicts.append(verdict)
+              classes: ClassVerdicts, class_of: Sequence[int], groups: Sequence[HostGroup]) -> Plan:
+        """Decide the static filters once per class of identical hosts: each class gets the
+        rejection of the first static filter that fails it."""
+        verdicts: list[Rejection | None] = [None] * len(classes.members)
+        for plugin in shape.static:
+            found = classes.verdicts(plugin, request, context)
+            verdicts = [earlier if earlier is not None else verdict for earlier, verdict in zip(verdicts, found)]
         scanned = []
         for group in groups:
             passing = [class_id for class_id in group.classes if verdicts[class_id] is None]
@@ -89,7 +93,33 @@ class Plan:
                 scanned.append((group, group.indexes_for(passing)))
         return cls(
             rejected=[verdicts[class_id] is not None for class_id in class_of],
-            static_rejections=static_rejections,
+            verdicts=verdicts,
+            class_members=classes.members,
             passing_classes=[class_id for class_id, verdict in enumerate(verdicts) if verdict is None],
             groups=scanned,
         )
+
+
+class ClassVerdicts:
+    """The classes of identical hosts, and each static filter's verdicts on all of them, kept per
+    request key so that requests agreeing on what a filter reads share its verdicts."""
+
+    _LIMIT = 1024
+
+    def __init__(self, members: list[list[HostState]]) -> None:
+        self.members = members
+        self._representatives = [hosts[0] for hosts in members]
+        self._cache: dict[tuple, list[Rejection | None]] = {}
+
+    def verdicts(self, plugin: FilterPlugin, request: PlacementRequest,
+                 context: PlacementContext) -> list[Rejection | None]:
+        if plugin.request_key is None:
+            return [plugin.check(host, request, context) for host in self._representatives]
+        key = (plugin.name, plugin.request_key(request))
+        found = self._cache.get(key)
+        if found is None:
+            if len(self._cache) >= self._LIMIT:
+                self._cache.clear()
+            check = plugin.check
+            found = self._cache[key] = [check(host, request, context) for host in self._representatives]
+        return found

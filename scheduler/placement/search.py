@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
+from operator import itemgetter
 
 from scheduler.placement.blocked import BlockedHosts, skip_backward, skip_forward
 from scheduler.placement.framework import PlacementContext, normalise
-from scheduler.placement.index import Entry, LoadIndex
+from scheduler.placement.index import BOUNDS_PER_LIST, Entry, HostGroup, LoadIndex
 from scheduler.placement.model import PlacementRequest
 from scheduler.placement.plan import Plan, ProfileShape
 from scheduler.placement.profiles import Profile
@@ -27,20 +28,6 @@ BOUND_EVERY = 8
 # Bounds are summed in another order than the exact scores they bound, so they may differ in the
 # last bits; this margin keeps a bound from ever dropping below the score it stands for.
 BOUND_MARGIN = 1e-9
-HEADS_PER_LIST = 256  # cached list heads, one per distinct request size
-
-
-def list_head(entries: list[Entry] | None, hosts: Sequence[HostState], request: PlacementRequest,
-              context: PlacementContext, profile: Profile, shape: ProfileShape,
-              load_bounds: tuple[float, float], limit: int | None) -> tuple[int, float]:
-    """How many of the sorted hosts may have room, and the load part of the best of them."""
-    if not entries:
-        return 0, 0.0
-    end = len(entries) if limit is None else bisect_left(entries, (limit + 1,))
-    if not end:
-        return 0, 0.0
-    best = hosts[entries[0 if shape.falling else end - 1][1]]
-    return end, normalise(profile.scorers[shape.load_part].raw(best, request, context), *load_bounds)
 
 
 def find_best(hosts: Sequence[HostState], plan: Plan, shape: ProfileShape, request: PlacementRequest,
@@ -84,20 +71,104 @@ def find_best(hosts: Sequence[HostState], plan: Plan, shape: ProfileShape, reque
     def load_part_of(entry: Entry) -> float:
         return normalise(load_raw(hosts[entry[1]], request, context), load_low, load_high)
 
-    # One bound per sorted list (and per image list), scanned best bound first. `shared` holds the
-    # parts every host of an IDC has in common: all but load and image, filled in per host.
-    lists: list[tuple[float, int, list[Entry], int, list[float], float, bool, list[Entry] | None]] = []
+    # What a list's cached bound depends on besides the list: the load scorer and its bounds, the
+    # request's size, and which hosts are passed over as at the service's limit.
+    list_key = (profile.scorers[load_part].name, request.millicpus, request.memory, load_low, load_high,
+                None if blocked is None else (blocked.service, blocked.limit))
+    # `shared` holds the parts every host of an IDC has in common: all but load and image.
     shared_by_idc: dict[str, tuple[list[float], float, list[float], float]] = {}
-    # What a list's cached head depends on: the load scorer and its bounds, the request's size.
-    head_key = (profile.scorers[load_part].name, request.millicpus, request.memory, load_low, load_high)
-    main_key, image_key = (head_key, None), (head_key, image)
 
-    def variants(skip: list[Entry] | None, skip_image: list[Entry] | None) -> tuple:
-        """A list's main and image variants: (holds image, image, head cache key, blocked entries)."""
-        if image is None:
-            return ((False, None, main_key, skip),)
-        return (False, None, main_key, skip), (True, image, image_key, skip_image)
+    def templates_of(group: HostGroup) -> tuple[list[float], float, list[float], float]:
+        """Computed once per IDC per request, from any host of the IDC."""
+        shared = profile.parts(group.representative, request, context, bounds)
+        with_image = shared
+        if image_part is not None:
+            shared[image_part] = image_absent
+            with_image = shared.copy()
+            with_image[image_part] = image_present
+        templates = shared_by_idc[group.idc] = (shared, base_of(shared), with_image, base_of(with_image))
+        return templates
 
+    def open_head(entries: list[Entry], position: int, end: int, skip: list[Entry] | None) -> int:
+        """The first position from `position` towards the worse end not at the service's limit
+        (out of range when there is none)."""
+        if skip and hosts[entries[position][1]].service_counts.get(service, 0) >= host_limit:
+            if falling:
+                return skip_forward(entries, position, end, skip)
+            return skip_backward(entries, position, skip)
+        return position
+
+    # A list's bound is an upper bound on the load part of its hosts with room and not at the
+    # service's limit. Falling lists reuse their last exact value, which stays an upper bound:
+    # hosts only gain load, and at-limit hosts only multiply (a host joining an image list would
+    # break this, so Placer._commit drops that list's values then); scans refresh it. Rising lists
+    # get an exact value.
+
+    def falling_bound(entries: list[Entry], cache: dict, limit: int | None, skip: list[Entry] | None) -> float | None:
+        value = cache.get(list_key)
+        if value is None:
+            position = open_head(entries, 0, len(entries), skip)
+            if position == len(entries) or (limit is not None and entries[position][0] > limit):
+                return None
+            if len(cache) >= BOUNDS_PER_LIST:
+                cache.clear()
+            value = cache[list_key] = load_part_of(entries[position])
+        return value
+
+    def rising_bound(entries: list[Entry], cache: dict, limit: int | None,
+                     skip: list[Entry] | None) -> tuple[float, int] | None:
+        """The bound and how many entries may have room; cached while the list's best entry holds."""
+        end = len(entries) if limit is None else bisect_left(entries, (limit + 1,))
+        if not end:
+            return None
+        position = open_head(entries, end - 1, end, skip)
+        if position < 0:
+            return None
+        entry = entries[position]
+        cached = cache.get(list_key)
+        if cached is None or cached[0] != entry:
+            if len(cache) >= BOUNDS_PER_LIST:
+                cache.clear()
+            cached = cache[list_key] = (entry, load_part_of(entry))
+        return cached[1], end
+
+    def add_lists(group: HostGroup, indexes: list[LoadIndex], limit: int | None) -> None:
+        """Queue a group's sorted lists (main and image variants) that have a host with room, as
+        (bound, entries, end or None, limit, shared, base, holds image, entries at the service's
+        limit, the list's bound cache)."""
+        shared, base, with_image, image_base = shared_by_idc.get(group.idc) or templates_of(group)
+        for index in indexes:
+            # The lists of hosts at the service's per-host limit mirror the group-wide lists only.
+            skip = skip_image = None
+            if blocked is not None and index is group.index:
+                skip = blocked.by_group.get(group.number)
+                skip_image = blocked.with_image.get(group.number)
+            variants = [(index.entries, None, shared, base, False, skip)]
+            if image is not None and (bucket := index.by_image.get(image)):
+                variants.append((bucket, image, with_image, image_base, True, skip_image))
+            for entries, wanted, parts, list_base, holds_image, skipped in variants:
+                if not entries:
+                    continue
+                cache = index.bounds.get(wanted)
+                if cache is None:
+                    cache = index.bounds[wanted] = {}
+                if falling:
+                    if limit is not None and entries[0][0] > limit:
+                        continue  # no host in this list has room
+                    value = cache.get(list_key)
+                    if value is None and (value := falling_bound(entries, cache, limit, skipped)) is None:
+                        continue
+                    end = None
+                else:
+                    head = rising_bound(entries, cache, limit, skipped)
+                    if head is None:
+                        continue
+                    value, end = head
+                lists.append((list_base + load_weight * value, entries, end, limit, parts, list_base,
+                              holds_image, skipped, cache))
+
+    # Every list that has a host with room, scanned best bound first.
+    lists: list[tuple] = []
     for group, indexes in plan.groups:
         if idc_limit is not None and context.idc_counts.get(group.idc, 0) >= idc_limit:
             continue
@@ -108,46 +179,8 @@ def find_best(hosts: Sequence[HostState], plan: Plan, shape: ProfileShape, reque
                 continue
             # A host with room has each allocation at most capacity minus request, so its load is at most:
             limit = cpu_room * group.memory + memory_room * group.millicpus
-        templates = shared_by_idc.get(group.idc)
-        if templates is None:
-            shared = profile.parts(group.representative, request, context, bounds)
-            with_image = shared
-            if image_part is not None:
-                shared[image_part] = image_absent
-                with_image = shared.copy()
-                with_image[image_part] = image_present
-            templates = shared_by_idc[group.idc] = (shared, base_of(shared), with_image, base_of(with_image))
-        shared, base, with_image, image_base = templates
-        for index in indexes:
-            # The lists of hosts at the service's per-host limit mirror the group-wide lists only.
-            skip = skip_image = None
-            if blocked is not None and index is group.index:
-                skip = blocked.by_group.get(group.number)
-                skip_image = blocked.with_image.get(group.number)
-            for holds_image, wanted, key, skipped in variants(skip, skip_image):
-                head = index.heads.get(key)
-                if head is None or head[0] != index.version:
-                    if len(index.heads) >= HEADS_PER_LIST:
-                        index.heads.clear()
-                    entries = index.by_image.get(wanted) if holds_image else index.entries
-                    head = index.heads[key] = (index.version, *list_head(
-                        entries, hosts, request, context, profile, shape, (load_low, load_high), limit))
-                _, end, load_value = head
-                if not end:
-                    continue  # no host in this list has room
-                entries = index.by_image[wanted] if holds_image else index.entries
-                best = 0 if falling else end - 1
-                if skipped and at_limit(entries[best][1]):
-                    # Bound the list by its best host not at the service's limit instead.
-                    best = skip_forward(entries, best, end, skipped) if falling else skip_backward(
-                        entries, best, skipped)
-                    if not 0 <= best < end:
-                        continue
-                    load_value = load_part_of(entries[best])
-                list_base = image_base if holds_image else base
-                lists.append((-(list_base + load_weight * load_value), len(lists), entries, end,
-                              with_image if holds_image else shared, list_base, holds_image, skipped))
-    lists.sort()
+        add_lists(group, indexes, limit)
+    lists.sort(key=itemgetter(0), reverse=True)
 
     best_host: HostState | None = None
     best_total = 0.0
@@ -183,9 +216,18 @@ def find_best(hosts: Sequence[HostState], plan: Plan, shape: ProfileShape, reque
 
     # Equal-load hosts of a list score alike, so only the lowest-index one that fits can win.
     # `skip`, when given, lists the entries at the service's per-host limit, to jump over in bulk.
-    def scan_falling(entries: list[Entry], end: int, shared: list[float], base: float, holds_image: bool,
-                     skip: list[Entry] | None) -> None:
-        at = misses = 0
+    def scan_falling(entries: list[Entry], end: int | None, limit: int | None, shared: list[float],
+                     base: float, holds_image: bool, skip: list[Entry] | None, cache: dict) -> None:
+        if end is None:
+            end = len(entries) if limit is None else bisect_left(entries, (limit + 1,))
+        # Refresh the list's cached bound, which may be stale (see falling_bound), then check it.
+        at = open_head(entries, 0, end, skip)
+        if at >= end:
+            return
+        load_value = cache[list_key] = load_part_of(entries[at])
+        if best_host is not None and base + load_weight * load_value < best_total:
+            return
+        misses = 0
         while at < end:
             load, index = entries[at]
             if rejected[index]:
@@ -209,8 +251,8 @@ def find_best(hosts: Sequence[HostState], plan: Plan, shape: ProfileShape, reque
                 if beaten(entries, at, base):
                     return
 
-    def scan_rising(entries: list[Entry], end: int, shared: list[float], base: float, holds_image: bool,
-                    skip: list[Entry] | None) -> None:
+    def scan_rising(entries: list[Entry], end: int, limit: int | None, shared: list[float],
+                    base: float, holds_image: bool, skip: list[Entry] | None, cache: dict) -> None:
         at, misses = end - 1, 0
         while at >= 0:
             load, index = entries[at]
@@ -238,8 +280,8 @@ def find_best(hosts: Sequence[HostState], plan: Plan, shape: ProfileShape, reque
                     return
 
     scan = scan_falling if falling else scan_rising
-    for negative_bound, _, entries, end, shared, base, holds_image, skip in lists:
-        if best_host is not None and -negative_bound < best_total:
+    for bound, *item in lists:
+        if best_host is not None and bound < best_total:
             break  # bounds are sorted, so no later list can do better either
-        scan(entries, end, shared, base, holds_image, skip)
+        scan(*item)
     return None if best_host is None else (best_host, best_total, best_parts)

@@ -19,4 +19,4 @@ def check(host: HostState, request: PlacementRequest, context: PlacementContext)
     return REJECTIONS.get(host.admin_state) or Rejection(NAME, host.admin_state)
 
 
-PLUGIN = FilterPlugin(NAME, static=True, check=check)
+PLUGIN = FilterPlugin(NAME, static=True, check=check, request_key=lambda request: ())

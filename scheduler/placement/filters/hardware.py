@@ -17,4 +17,4 @@ def check(host: HostState, request: PlacementRequest, context: PlacementContext)
     return None
 
 
-PLUGIN = FilterPlugin(NAME, static=True, check=check)
+PLUGIN = FilterPlugin(NAME, static=True, check=check, request_key=lambda request: (request.min_millicpus, request.min_memory))
