@@ -485,7 +485,7 @@ def main() -> int:
     print(json.dumps({
         "p50_ms": round(overall.get("p50", 0.0), 2), "p99_ms": round(overall.get("p99", 0.0), 2),
         "tokens_per_s": round(tokens_per_s, 1), "cold_ms": round(cold_stats.get("p50", 0.0), 1),
-        "requests": len(tokens.samples), "concurrency": args.concurrency, "errors": len(errors),
+        "requests": len(tokens.samples) + len(tokens.errors), "concurrency": args.concurrency, "errors": len(errors),
         "healthz_p50_ms": round(health_stats.get("p50", 0.0), 2),
         "healthz_p99_ms": round(health_stats.get("p99", 0.0), 2),
         "healthz_per_s": round(health_per_s, 1),

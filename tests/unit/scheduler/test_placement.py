@@ -302,3 +302,31 @@ def test_replicas_spread_instead_of_following_the_image_they_just_pulled(placer)
 def test_an_image_already_on_a_host_still_draws_the_next_container(placer):
     hosts = [host(1), host(2, images=frozenset({"x:1"}))]
     assert placer(hosts).place(request(cpus=0.01, memory=8 * 2**20, image="x:1")).host_id == 2
+
+
+def test_the_engine_stays_exact_if_picks_ever_count_their_image_as_present(monkeypatch):
+    """ClusterState.commit leaves a pulled image out today. Should that change, a host joins an
+    image list below the bounds the engine cached for it; the engine must drop them."""
+    from scheduler.placement.state import ClusterState
+
+    original = ClusterState.commit
+
+    def commit_counting_the_image(self, host, request):
+        original(self, host, request)
+        if request.image:
+            host.images.add(request.image)
+
+    monkeypatch.setattr(ClusterState, "commit", commit_counting_the_image)
+
+    def loaded(share: float) -> dict:  # CPU and memory both this share in use
+        return {"allocated_cpus": 16.0 * share, "allocated_memory": int(32 * GiB * share)}
+
+    taken = frozenset({8080})
+    hosts = [host(1, **loaded(0.1), used_ports=taken), host(2, **loaded(0.2), used_ports=taken, labels={"role": "b"}),
+             host(3, **loaded(0.45), images=frozenset({"x:1"}))]
+    requests = [request(cpus=0.25, image="x:1", ports=taken),  # only h03 has the port: caches x:1 bounds
+                request(service="batch", cpus=0.25, image="x:1", constraints=["role==b"]),  # h02 gets x:1
+                request(cpus=0.25, image="x:1")]  # the image now outweighs h02's extra load over h01
+    engine, reference = Placer(hosts), ReferencePlacer(hosts)
+    chosen = [engine.place(wanted).host_id for wanted in requests]
+    assert chosen == [reference.place(wanted).host_id for wanted in requests] == [3, 2, 2]
