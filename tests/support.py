@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import os
 import time
 from collections.abc import Callable
@@ -32,3 +33,40 @@ def wait_for(condition: Callable[[], T], timeout_s: float, what: str,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(interval_s)
+
+
+def csrf_token_of(html: str) -> str:
+    return re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', html).group(1)
+
+
+def login(client, username: str, password: str) -> str:
+    """Log in through the form, as a person does; returns the CSRF token for later posts."""
+    token = csrf_token_of(client.get("/login").text)
+    response = client.post("/login", data={"username": username, "password": password,
+                                           "csrf_token": token})
+    assert response.status_code == 302, response.text
+    return csrf_token_of(client.get("/").text)
+
+
+def make_tls() -> dict[str, str]:
+    """A real self-signed certificate and its key (EC: quick to make), as ca/cert/key PEM."""
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from berth.clock import utcnow
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth-test")])
+    now = utcnow()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return {"ca": cert_pem, "cert": cert_pem, "key": key_pem}

@@ -9,17 +9,7 @@ import pytest
 
 from berth import accounts, audit, db
 from berth.projects import services as projects
-
-
-def token_of(page: str) -> str:
-    return re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1)
-
-
-def login(client, username: str, password: str) -> None:
-    token = token_of(client.get("/login").text)
-    response = client.post("/login", data={"username": username, "password": password,
-                                           "csrf_token": token})
-    assert response.status_code == 302
+from tests.support import csrf_token_of as token_of, login
 
 
 def messages(page: str) -> list[str]:

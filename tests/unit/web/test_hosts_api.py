@@ -1,7 +1,6 @@
 """The hosts API contract: add (engine checked first), read, filter, patch; admins change."""
 from __future__ import annotations
 
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -10,7 +9,7 @@ from berth import db
 from berth.clock import utcnow
 from berth.engine.fake import FakeEngine
 from berth.models import Event, Host
-from tests.support import basic_auth
+from tests.support import basic_auth, make_tls
 
 LIVE_HOST = "tcp://10.0.0.5:"  # any port on it answers (one host record per engine)
 LIVE = LIVE_HOST + "2376"
@@ -18,26 +17,6 @@ DEAD = "tcp://10.0.0.9:2376"
 OLGA = basic_auth("olga", "olga-password")
 NEW = {"name": "web-01", "endpoint": LIVE, "cluster": "web", "pool": "p1", "idc": "bj",
        "labels": {"disk": "ssd"}, "disk_type": "nvme", "disk_gb": 800}
-
-
-def make_tls() -> dict[str, str]:
-    """A real self-signed certificate and its key, as the API takes them."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth-test")])
-    now = utcnow()
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + timedelta(days=1))
-            .sign(key, hashes.SHA256()))
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    return {"ca": cert_pem, "cert": cert_pem, "key": key_pem}
 
 
 @pytest.fixture

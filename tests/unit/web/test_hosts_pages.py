@@ -12,46 +12,21 @@ from berth.clock import utcnow
 from berth.engine.fake import FakeEngine
 from berth.hosts import services
 from berth.models import Application, Cluster, ContainerInstance, Event, Host, Service
+from tests import support
+from tests.support import csrf_token_of as token_of, login
 
 LIVE = "tcp://10.0.0.5:2376"
 DEAD = "tcp://10.0.0.9:2376"
 
 
 def make_tls() -> dict[str, str]:
-    """A real self-signed certificate and its key (EC: quick to make)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth-test")])
-    now = utcnow()
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + timedelta(days=1))
-            .sign(key, hashes.SHA256()))
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    return {"tls_ca": cert_pem, "tls_cert": cert_pem, "tls_key": key_pem}
+    """The form's field names for the shared TLS material."""
+    return {f"tls_{name}": pem for name, pem in support.make_tls().items()}
 
 
 def key_body(pem: str) -> str:
     """The secret part of a PEM key: what must never come back."""
     return "".join(line for line in pem.splitlines() if not line.startswith("-----"))
-
-
-def token_of(html: str) -> str:
-    return re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', html).group(1)
-
-
-def login(client, username: str, password: str) -> str:
-    token = token_of(client.get("/login").text)
-    response = client.post("/login", data={"username": username, "password": password,
-                                           "csrf_token": token})
-    assert response.status_code == 302, response.text
-    return token_of(client.get("/").text)
 
 
 @pytest.fixture

@@ -11,20 +11,9 @@ from berth import accounts, db
 from berth.errors import Conflict
 from berth.models import Membership, Project, Repository, RobotAccount, Tag, User
 from berth.projects import services as projects
+from tests.support import csrf_token_of as token_of, login
 
 DIGEST = "sha256:" + "ab12cd34ef56" + "0" * 52
-
-
-def token_of(html: str) -> str:
-    return re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', html).group(1)
-
-
-def login(client, username: str, password: str) -> str:
-    token = token_of(client.get("/login").text)
-    response = client.post("/login", data={"username": username, "password": password,
-                                           "csrf_token": token})
-    assert response.status_code == 302, response.text
-    return token_of(client.get("/").text)
 
 
 def post(client, url: str, token: str, **data):
