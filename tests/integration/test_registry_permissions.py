@@ -53,6 +53,17 @@ def team(berth_app, bed):
     return {"project": project, "public": public, **names}
 
 
+def catalogue_tags(berth_app, project: str, repository: str) -> list[dict]:
+    """The tags Berth lists for a repository; none while the push notification that creates
+    the repository is still on its way (the registry delivers notifications asynchronously)."""
+    response = berth_app.api("GET", f"/api/v1/projects/{project}/repositories/"
+                                    f"{project}/{repository}/tags")
+    if response.status_code == 404:
+        return []
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 @pytest.fixture
 def cli(bed, tmp_path):
     """A docker CLI on engine e1 (which has the test image) with no stored credentials."""
@@ -79,8 +90,7 @@ def test_developer_pushes_and_the_catalogue_follows(berth_app, registry_host, te
     assert result.returncode == 0, result.stderr
 
     def tag_with_size():
-        tags = berth_app.api("GET", f"/api/v1/projects/{team['project']}/repositories/"
-                                    f"{team['project']}/app/tags").json()
+        tags = catalogue_tags(berth_app, team["project"], "app")
         return tags and tags[0]["size"] and tags[0]
     tag = wait_for(tag_with_size, 60, "the push notification and the worker's size lookup")
     assert tag["name"] == "1" and tag["pushed_by"] == team["dev"] and tag["digest"].startswith("sha256:")
@@ -163,7 +173,7 @@ def test_tag_delete_for_developer_and_admin_denied_for_guest(berth_app, bed, reg
     assert deleted.status_code == 202
     # And through Berth's API, which deletes in the registry on the admin's behalf.
     path = f"/api/v1/projects/{project}/repositories/{project}/app/tags"
-    wait_for(lambda: any(t["name"] == "del-admin" for t in berth_app.api("GET", path).json()),
+    wait_for(lambda: any(t["name"] == "del-admin" for t in catalogue_tags(berth_app, project, "app")),
              60, "the catalogue to list del-admin")
     guest_try = berth_app.api("DELETE", f"{path}/del-admin", auth=(team["guest"], PASSWORD))
     assert guest_try.status_code == 403
