@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system programs the test bed (scripts/testbed.py) starts: Docker engines,
-# registries, a static busybox for the test image, Redis and PostgreSQL.
+# registries, a static busybox for the test image, Redis, PostgreSQL, and nginx (which the
+# discovery tests point at rendered upstream blocks).
 #   --browser   also Chromium and its WebDriver, for the browser tests.
 # Idempotent and quiet when everything is present. As root on Debian it installs what is
 # missing with apt-get; otherwise it lists what is missing and exits 1.
@@ -18,7 +19,7 @@ done
 # Non-root shells often lack the sbin directories, where dockerd lives.
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-packages=(docker.io docker-registry busybox-static redis-server postgresql ca-certificates)
+packages=(docker.io docker-registry busybox-static redis-server postgresql nginx ca-certificates)
 missing=()
 
 need_command() {  # need_command COMMAND DESCRIPTION
@@ -46,6 +47,7 @@ need_command containerd "containerd (docker.io)"
 need_command runc "runc (docker.io)"
 need_command docker-registry "docker-registry"
 need_command redis-server "redis-server"
+need_command nginx "nginx"
 busybox_is_static || missing+=("static /bin/busybox (busybox-static)")
 postgres_present || missing+=("PostgreSQL server binaries in /usr/lib/postgresql/*/bin (postgresql)")
 [ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=("ca-certificates")

@@ -17,6 +17,25 @@ def running_in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def require_parts(missing: list[str], how_to_get_them: str) -> None:
+    """Skip a test whose parts are missing on a developer's machine; fail it in CI, where
+    nothing may be skipped for lack of parts."""
+    import pytest
+
+    if missing:
+        message = f"missing: {', '.join(missing)} ({how_to_get_them})"
+        if running_in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def system_program(name: str) -> str | None:
+    """Where `name` is, looking in the sbin directories too (non-root PATHs lack them)."""
+    import shutil
+
+    return shutil.which(name, path=f"{os.environ.get('PATH', '')}:/usr/local/sbin:/usr/sbin:/sbin")
+
+
 def basic_auth(username: str, password: str) -> dict[str, str]:
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}

@@ -1,4 +1,5 @@
-"""Service pages: applications and their services, instances updating live, scaling."""
+"""Service pages: applications and their services, instances updating live, scaling,
+tearing down."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
@@ -11,6 +12,7 @@ from wtforms.validators import InputRequired, NumberRange
 from berth import db
 from berth.errors import BerthError
 from berth.models import Application, Host
+from berth.workloads import definitions
 from berth.workloads import services as workloads
 from berth.workloads.definitions import MAX_REPLICAS
 
@@ -21,11 +23,34 @@ class ScaleForm(FlaskForm):
     replicas = IntegerField("Replicas", validators=[InputRequired(), NumberRange(0, MAX_REPLICAS)])
 
 
+class TeardownForm(FlaskForm):
+    """No fields: the CSRF token is the point."""
+
+
+def _require_operator() -> None:
+    if not current_user.is_admin:
+        abort(403, description="only system administrators operate services")
+
+
 @blueprint.get("/")
 @login_required
 def index():
     applications = db.session.scalars(select(Application).order_by(Application.name)).all()
-    return render_template("services/index.html", applications=applications)
+    return render_template("services/index.html", applications=applications,
+                           teardown_form=TeardownForm())
+
+
+@blueprint.post("/<app_name>/teardown")
+@login_required
+def teardown(app_name):
+    _require_operator()
+    if not TeardownForm().validate_on_submit():
+        flash("The form expired; try again.", "danger")
+        return redirect(url_for(".index"))
+    workloads.delete(definitions.get_application(app_name), actor=current_user.username)
+    flash(f"Tearing down {app_name}: dependents stop first; it disappears from this list "
+          f"when its last container is gone.", "info")
+    return redirect(url_for(".index"))
 
 
 def _instances_context(app_name: str, service_name: str) -> dict:
@@ -55,8 +80,7 @@ def instances(app_name, service_name):
 @blueprint.post("/<app_name>/<service_name>/scale")
 @login_required
 def scale(app_name, service_name):
-    if not current_user.is_admin:
-        abort(403, description="only system administrators operate services")
+    _require_operator()
     service = workloads.get_service(app_name, service_name)
     form = ScaleForm()
     if not form.validate_on_submit():

@@ -45,6 +45,8 @@ class Config:
     probe_timeout_s: float = 3.0
     probe_failures_for_down: int = 2
     reconcile_interval_s: float = 15.0
+    # How long a service waits for its dependencies before it is marked failed.
+    dependency_timeout_s: float = 300.0
     metrics_interval_s: float = 10.0
     testing: bool = False
 
@@ -77,6 +79,7 @@ class Config:
             ("probe_timeout_s", float),
             ("probe_failures_for_down", int),
             ("reconcile_interval_s", float),
+            ("dependency_timeout_s", float),
             ("metrics_interval_s", float),
         ):
             raw = env.get("BERTH_" + name.upper())

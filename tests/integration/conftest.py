@@ -24,7 +24,7 @@ from berth import accounts, db, migrate
 from berth.config import Config
 from berth.projects import services as projects
 from berth.projects.registry_config import registry_config
-from tests.support import REPOSITORY, basic_auth, running_in_ci, wait_for
+from tests.support import REPOSITORY, basic_auth, require_parts, wait_for
 
 sys.path.insert(0, str(REPOSITORY / "scripts"))
 from testbed import TestBed, TestBedError, free_port  # noqa: E402
@@ -117,7 +117,10 @@ def _prepare_berth(instance: Path, port: int, logs: Path) -> Berth:
     env = dict(os.environ, BERTH_INSTANCE=str(instance), BERTH_ADMIN_PASSWORD=ADMIN_PASSWORD,
                PATH=f"{VENV_BIN}:{os.environ['PATH']}", BERTH_TOKEN_LIFETIME_S="60",
                BERTH_PROBE_INTERVAL_S="1", BERTH_PROBE_TIMEOUT_S="2",
-               BERTH_PROBE_FAILURES_FOR_DOWN="2", BERTH_RECONCILE_INTERVAL_S="2")
+               BERTH_PROBE_FAILURES_FOR_DOWN="2", BERTH_RECONCILE_INTERVAL_S="2",
+               # Long enough for a healthy dependency on a loaded CI machine, short enough
+               # to watch a sick one fail.
+               BERTH_DEPENDENCY_TIMEOUT_S="30")
     config = Config.from_env(env)
     migrate.upgrade(config.database_url)
     db.configure(config.database_url)
@@ -130,12 +133,7 @@ def _prepare_berth(instance: Path, port: int, logs: Path) -> Berth:
 
 @pytest.fixture(scope="session")
 def integration_root(tmp_path_factory):
-    missing = _missing_parts()
-    if missing:
-        message = f"integration parts missing: {', '.join(missing)} (run scripts/test as root)"
-        if running_in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+    require_parts(_missing_parts(), "run scripts/test as root")
     return tmp_path_factory.mktemp("integration")
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import ADMIN_PASSWORD
-from tests.support import running_in_ci, wait_for
+from tests.support import require_parts, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -47,13 +47,7 @@ def _missing_browser() -> list[str]:
 @pytest.fixture
 def browser(tmp_path):
     """Headless Chromium through Debian's chromedriver, in a fresh profile; quit at the end."""
-    missing = _missing_browser()
-    if missing:
-        message = (f"browser test parts missing: {', '.join(missing)} "
-                   "(scripts/install-system-deps.sh --browser installs Chromium)")
-        if running_in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+    require_parts(_missing_browser(), "scripts/install-system-deps.sh --browser installs Chromium")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 import requests
 
 from berth.engine import LABEL_APPLICATION, LABEL_SERVICE
+from tests import nginx_runner
 from tests.support import wait_for
 
 
@@ -90,6 +92,18 @@ def test_discovery_lists_exactly_the_healthy_instances(berth_app, bed, shop):
         assert requests.get(f"http://{endpoint}/", timeout=5).text.strip() == "api"
 
 
+def test_nginx_proxies_to_the_rendered_upstream(berth_app, shop, tmp_path):
+    response = berth_app.api("GET", "/api/v1/applications/shop/services/api/upstream")
+    assert response.status_code == 200 and response.headers["X-Berth-Index"]
+    assert response.text.count("server 127.0.0.1:") == 2
+    port = nginx_runner.free_port()
+    site = (f"server {{ listen 127.0.0.1:{port}; "
+            f"location / {{ proxy_pass http://shop-api; }} }}")
+    with nginx_runner.running(tmp_path, response.text + site, port) as url:
+        answers = [requests.get(url, timeout=5) for _ in range(4)]
+    assert [(a.status_code, a.text.strip()) for a in answers] == [(200, "api")] * 4
+
+
 def test_blocking_query_returns_when_endpoints_change(berth_app, bed, shop):
     path = "/api/v1/applications/shop/services/web/endpoints"
     before = berth_app.api("GET", path).json()
@@ -158,3 +172,50 @@ def test_unknown_input_is_refused_before_anything_starts(berth_app, bed):
     assert response.status_code == 400 and "no-such-tag" in response.json()["error"]
     for name in ("loop", "lonely", "typo"):
         assert berth_app.api("GET", f"/api/v1/applications/{name}").status_code == 404
+
+
+def test_a_dependency_that_never_gets_healthy_fails_its_dependents_visibly(berth_app, bed):
+    sick_db = {**http_service("db", bed.image, 1),
+               "healthcheck": {"test": ["CMD", "false"], "interval_s": 0.5, "retries": 1}}
+    spec = {"name": "sick", "services": [sick_db, http_service("api", bed.image, 1, {"db": "healthy"})]}
+    assert berth_app.api("POST", "/api/v1/applications", json=spec).status_code == 201
+    api = wait_for(lambda: app_state(berth_app, "sick")["api"]["status"] == "waiting"
+                   and app_state(berth_app, "sick")["api"], 60, "api to wait for db")
+    assert api["status_detail"] == "waiting for db (healthy)"
+    api = wait_for(lambda: app_state(berth_app, "sick")["api"]["status"] == "failed"
+                   and app_state(berth_app, "sick")["api"], 90, "api to give up on db")
+    assert api["status_detail"] == "gave up after 30 s waiting for db (healthy)"
+    assert containers(bed, "sick", "api", status="running") == []
+    _tear_down(berth_app, "sick")
+
+
+def _tear_down(berth_app, name):
+    response = berth_app.api("DELETE", f"/api/v1/applications/{name}")
+    assert response.status_code == 202 and response.json()["deleting_since"]
+    wait_for(lambda: berth_app.api("GET", f"/api/v1/applications/{name}").status_code == 404,
+             120, f"application {name} to be torn down")
+
+
+def test_teardown_stops_dependents_first_and_leaves_nothing(berth_app, bed, shop):
+    since = time.time()
+    _tear_down(berth_app, "shop")
+    until = time.time() + 1
+    assert containers(bed, "shop", status="running") == []
+    assert containers(bed, "shop", status="exited") == []
+    destroyed = []  # (when, service) of every container the engines destroyed, all engines
+    for engine in bed.state["engines"]:
+        client = bed.docker_client(engine["name"])
+        try:
+            for event in client.events(since=int(since), until=int(until), decode=True, filters={
+                    "type": "container", "event": "destroy", "label": f"{LABEL_APPLICATION}=shop"}):
+                if event["timeNano"] >= since * 1e9:  # `since` is whole seconds on the wire
+                    destroyed.append((event["timeNano"], event["Actor"]["Attributes"][LABEL_SERVICE]))
+        finally:
+            client.close()
+    order = [service for _, service in sorted(destroyed)]
+    assert set(order) == {"web", "api", "db"}, order
+    last = {service: max(i for i, s in enumerate(order) if s == service) for service in set(order)}
+    first = {service: order.index(service) for service in set(order)}
+    assert last["web"] < first["api"] and last["api"] < first["db"], order
+    events = berth_app.api("GET", "/api/v1/audit", params={"subject": "shop"}).json()
+    assert events[0]["kind"] == "application.delete"

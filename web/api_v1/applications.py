@@ -1,12 +1,13 @@
 """Applications and services: define (and deploy), scale, discover."""
 from __future__ import annotations
 
-from flask import abort, current_app, request
+from flask import Response, abort, current_app, request
 from marshmallow import Schema, fields
 
 from berth import db
 from berth.workloads import definitions
 from berth.workloads import services as workloads
+from berth.workloads.upstream import render_upstream
 from web.api_v1 import Blueprint
 from web.auth import require_api_user
 
@@ -43,6 +44,8 @@ class ServiceSchema(Schema):
 class ApplicationSchema(Schema):
     name = fields.Str()
     created_at = fields.DateTime()
+    deleting_since = fields.DateTime(allow_none=True, metadata={
+        "description": "set while the application is torn down; it disappears when done"})
     services = fields.List(fields.Nested(ServiceSchema))
 
 
@@ -104,6 +107,16 @@ def get_application(name):
     return definitions.get_application(name)
 
 
+@blueprint.delete("/<name>")
+@blueprint.response(202, ApplicationSchema)
+def delete_application(name):
+    """Tear the application down in reverse dependency order (what depends on a service
+    stops before it). Answers at once; the application is listed, with `deleting_since`,
+    until its last container is gone."""
+    user = require_operator()
+    return workloads.delete(definitions.get_application(name), actor=user.username)
+
+
 @blueprint.patch("/<name>/services/<service>")
 @blueprint.arguments(ScaleSchema)
 @blueprint.response(200, ServiceSchema)
@@ -119,9 +132,29 @@ def scale_service(change, name, service):
 def endpoints(query, name, service):
     """The healthy endpoints (host:port). With `index`, a blocking query: the answer comes
     when the list changes (its index passes the one given) or after `wait` seconds."""
+    found = _discover(name, service, query)
+    return {"service": found.name, "index": found.endpoints_version,
+            "endpoints": list(found.endpoints or [])}
+
+
+@blueprint.get("/<name>/services/<service>/upstream")
+@blueprint.arguments(EndpointsQuery, location="query")
+@blueprint.doc(responses={"200": {
+    "description": "an nginx upstream block; the X-Berth-Index header carries the index",
+    "content": {"text/plain": {"schema": {"type": "string"}}}}})
+def upstream(query, name, service):
+    """The healthy endpoints as an nginx `upstream <application>-<service>` block, with the
+    same blocking query as the endpoints: regenerate and reload nginx when the index moves."""
+    found = _discover(name, service, query)
+    text = render_upstream(name, found.name, list(found.endpoints or []), found.endpoints_version)
+    return Response(text, mimetype="text/plain",
+                    headers={"X-Berth-Index": str(found.endpoints_version)})
+
+
+def _discover(name: str, service: str, query: dict):
+    """The service, once its endpoints' index passes query["index"] (or the wait ends)."""
     require_api_user()
     found = workloads.get_service(name, service)
     if query["index"] is not None and found.endpoints_version <= query["index"]:
         found = workloads.wait_for_endpoints(found.id, query["index"], query["wait"])
-    return {"service": found.name, "index": found.endpoints_version,
-            "endpoints": list(found.endpoints or [])}
+    return found

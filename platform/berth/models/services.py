@@ -18,7 +18,10 @@ class Application(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # A reconcile pass holds this lease so two passes never act on one application at once.
     reconcile_lease_until: Mapped[datetime | None]
+    # When an operator last deployed or scaled: a dependency wait is timed from then at most.
     deploy_started_at: Mapped[datetime | None]
+    # Set by a delete: passes then tear the services down, dependents first, and drop the row.
+    deleting_since: Mapped[datetime | None]
 
     services: Mapped[list[Service]] = relationship(back_populates="application",
                                                    order_by="Service.name")

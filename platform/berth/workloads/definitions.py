@@ -126,8 +126,10 @@ def get_application(name: str) -> Application:
 
 def create_application(raw: dict, *, actor: str) -> Application:
     name, specs, _levels = parse_application(raw)
-    if find_application(name) is not None:
-        raise Conflict(f"application {name!r} already exists")
+    existing = find_application(name)
+    if existing is not None:
+        raise Conflict(f"application {name!r} is still being torn down; try again when it is gone"
+                       if existing.deleting_since else f"application {name!r} already exists")
     application = Application(name=name)
     db.session.add(application)
     by_name = {}

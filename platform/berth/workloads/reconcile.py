@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from berth import audit, db
 from berth.clock import utcnow
@@ -25,7 +25,9 @@ from berth.hosts.liveness import is_alive
 from berth.hosts.overview import stale_after
 from berth.hosts.placement import host_snapshots, request_for
 from berth.hosts.services import Connect, default_connect
-from berth.models import Application, ContainerInstance, Host, Service
+from berth.models import (
+    Application, AutoscalingPolicy, ContainerInstance, Host, Service, ServiceDependency,
+)
 from berth.projects import pull_credentials
 from berth.registry_auth import project_of
 from berth.workloads.definitions import dependency_graph
@@ -96,7 +98,15 @@ class PassResult:
     created: int = 0
     removed: int = 0
     waiting: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # gave up waiting for dependencies
     problems: dict[str, str] = field(default_factory=dict)
+    deleted: bool = False  # the application was torn down and is gone
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more will happen without a change: converged, or only failed services left."""
+        return self.converged or (bool(self.failed) and not self.waiting and not self.problems
+                                  and not self.created and not self.removed)
 
 
 def _acquire(app_id: int, now: datetime) -> bool:
@@ -208,25 +218,25 @@ class _Pass:
 
     def _act(self, app: Application) -> None:
         graph = dependency_graph(app)
+        if app.deleting_since is not None:
+            self._teardown(app, graph)
+            return
         status = {s.name: self._status(s) for s in app.services}
         for service in app.services:
             if status[service.name] != "pending":  # what was observed, before acting on it
                 self._set_status(service, status[service.name], None)
         may_start = set(dependencies.ready_to_start(graph, status))
+        blocked = [s for s in app.services
+                   if status[s.name] == "pending" and s.name not in may_start]
+        self._hold(app, graph, status, blocked)
         creates: list[tuple[Service, Create]] = []
         removals: list[tuple[str, int | None]] = []
         self.after_creates: list[tuple[str, int]] = []
         for service in app.services:
-            if status[service.name] == "pending" and service.name not in may_start:
-                waiting = ", ".join(dependencies.blocked_by(graph, status, service.name))
-                self._set_status(service, "waiting", f"waiting for {waiting}")
-                self.result.waiting[service.name] = waiting
-                self.result.converged = False
+            if service in blocked:
                 continue
             service.waiting_since = None
-            actions = reconcile([DesiredService(self._key(service), str(service.revision), service.replicas)],
-                                self._observed(service), down_hosts=self.down,
-                                draining_hosts=self.draining).actions
+            actions = self._plan(service, service.replicas)
             for action in actions:
                 if isinstance(action, Remove):
                     removals.append((action.name, action.host_id))
@@ -247,11 +257,93 @@ class _Pass:
         self._remove_all(self.after_creates)
         for service in app.services:
             final = self._status(service)
-            if service.name not in self.result.waiting and service.name not in self.result.problems:
+            if service.name not in self.result.waiting and service.name not in self.result.failed \
+                    and service.name not in self.result.problems:
                 self._set_status(service, final, None)  # waiting or failing keep their detail
             if final != "healthy":
                 self.result.converged = False
             self._bump_endpoints(service)
+
+    def _hold(self, app: Application, graph, status: dict[str, str], blocked: list[Service]) -> None:
+        """Services whose dependencies are not met wait, with a visible reason, up to the
+        dependency deadline (timed from the later of when the wait began and the operator's
+        last deploy or scale); then they, and whatever needs them, are failed. A failed
+        service still starts if its dependencies come good: each pass decides afresh."""
+        timeout = self.config.dependency_timeout_s
+        timed_out = set()
+        for service in blocked:
+            if service.waiting_since is None:
+                continue
+            since = max(service.waiting_since, app.deploy_started_at or service.waiting_since)
+            if dependencies.deadline_exceeded(since.timestamp(), self.now.timestamp(), timeout):
+                timed_out.add(service.name)
+        seen_as = {**status, **{name: dependencies.FAILED for name in timed_out}}
+        doomed = set(dependencies.cannot_start(graph, seen_as))
+        for service in blocked:
+            reasons = ", ".join(dependencies.blocked_by(graph, seen_as, service.name))
+            self.result.converged = False
+            if service.name in timed_out:
+                detail = f"gave up after {timeout:g} s {reasons}"
+            elif service.name in doomed:
+                detail = f"cannot start: {reasons}"
+            else:
+                self._set_status(service, "waiting", reasons)
+                self.result.waiting[service.name] = reasons
+                continue
+            self._set_status(service, "failed", detail)
+            self.result.failed[service.name] = detail
+
+    def _plan(self, service: Service, replicas: int):
+        return reconcile([DesiredService(self._key(service), str(service.revision), replicas)],
+                         self._observed(service), down_hosts=self.down,
+                         draining_hosts=self.draining).actions
+
+    # -- tearing down ---------------------------------------------------------------------
+
+    def _teardown(self, app: Application, graph) -> None:
+        """Remove the services' containers dependents first: a level goes only once every
+        level before it is gone. Containers on a down host stay recorded (it may come back,
+        or be removed from the inventory), so the application row goes only when nothing
+        of it is left anywhere."""
+        self.result.converged = False
+        by_name = {s.name: s for s in app.services}
+        remaining = []
+        for level in dependencies.teardown_order(graph):
+            if remaining:
+                for name in level:
+                    self._set_status(by_name[name], "stopping",
+                                     f"waiting for {', '.join(remaining)} to stop")
+                continue
+            for name in level:
+                service = by_name[name]
+                removals = [(a.name, a.host_id) for a in self._plan(service, 0)
+                            if isinstance(a, Remove) and a.host_id not in self.down]
+                self._remove_all(removals)
+                left = [r for r in self.rows.values()
+                        if r.service is service and r.state != "removed"]
+                if left:
+                    on_down = sorted({self.hosts[r.host_id].name for r in left
+                                      if r.host_id in self.hosts and r.host_id in self.down})
+                    self._set_status(service, "stopping", f"{len(left)} container(s) left"
+                                     + (f" on down host(s) {', '.join(on_down)}" if on_down else ""))
+                    remaining.append(name)
+                else:
+                    self._set_status(service, "stopped", None)
+                self._bump_endpoints(service)
+        if not remaining:
+            self._delete(app)
+
+    def _delete(self, app: Application) -> None:
+        service_ids = [s.id for s in app.services]
+        for model, column in ((ContainerInstance, ContainerInstance.service_id),
+                              (ServiceDependency, ServiceDependency.service_id),
+                              (AutoscalingPolicy, AutoscalingPolicy.service_id)):
+            db.session.execute(delete(model).where(column.in_(service_ids)))
+        db.session.execute(delete(Service).where(Service.application_id == app.id))
+        db.session.execute(delete(Application).where(Application.id == app.id))
+        audit.record("application.delete", f"tore down application {self.app_name}",
+                     subject_type="application", subject=self.app_name)
+        self.result.deleted = True
 
     def _key(self, service: Service) -> str:
         """The planner's name for a service: unique across applications."""

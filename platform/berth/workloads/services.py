@@ -7,7 +7,7 @@ from berth import audit, db
 from berth.celery_app import enqueue
 from berth.clock import utcnow
 from berth.config import Config
-from berth.errors import InvalidInput, NotFound
+from berth.errors import Conflict, InvalidInput, NotFound
 from berth.models import Application, Service
 from berth.workloads import definitions
 from berth.workloads.definitions import MAX_REPLICAS
@@ -40,6 +40,19 @@ def deploy(raw: dict, *, actor: str, config: Config | None = None) -> Applicatio
     return application
 
 
+def delete(application: Application, *, actor: str) -> Application:
+    """Ask for a teardown: passes remove the services dependents first, then the
+    application itself. Asking again while it runs changes nothing."""
+    from berth.workloads.tasks import deploy_application
+
+    if application.deleting_since is None:
+        application.deleting_since = application.deploy_started_at = utcnow()
+        audit.record("application.teardown", f"tearing down application {application.name}",
+                     subject_type="application", subject=application.name, actor=actor)
+    enqueue(deploy_application, application.id)
+    return application
+
+
 def get_service(app_name: str, service_name: str) -> Service:
     application = definitions.get_application(app_name)
     service = next((s for s in application.services if s.name == service_name), None)
@@ -51,6 +64,8 @@ def get_service(app_name: str, service_name: str) -> Service:
 def scale(service: Service, replicas: int, *, actor: str) -> Service:
     from berth.workloads.tasks import deploy_application
 
+    if service.application.deleting_since is not None:
+        raise Conflict(f"application {service.application.name} is being torn down")
     if not isinstance(replicas, int) or not 0 <= replicas <= MAX_REPLICAS:
         raise InvalidInput(f"replicas must be a whole number from 0 to {MAX_REPLICAS}")
     if replicas != service.replicas:

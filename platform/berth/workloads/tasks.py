@@ -17,18 +17,20 @@ RECHECK_S = 1.0
 
 @celery.task(name="berth.workloads.tasks.deploy_application")
 def deploy_application(app_id: int) -> dict:
-    """One pass, then again shortly while something is still starting or waiting."""
+    """One pass, then again shortly while something is still starting, waiting or stopping
+    (a teardown runs through here too); it stops once settled, or gone."""
     result = reconcile_application(app_id, settings())
     app = db.session.get(Application, app_id)
     if app is None:
         return {"application": app_id, "gone": True}
     started = app.deploy_started_at or utcnow()
-    if result is None or (not result.converged and utcnow() - started < DEPLOY_DEADLINE):
+    if result is None or (not result.settled and utcnow() - started < DEPLOY_DEADLINE):
         db.after_commit(lambda: deploy_application.apply_async(args=(app_id,), countdown=RECHECK_S))
     if result is None:
         return {"application": app_id, "busy": True}
     return {"application": app_id, "converged": result.converged, "created": result.created,
-            "removed": result.removed, "waiting": result.waiting, "problems": result.problems}
+            "removed": result.removed, "waiting": result.waiting, "failed": result.failed,
+            "problems": result.problems}
 
 
 @celery.task(name="berth.workloads.tasks.reconcile_all")

@@ -6,45 +6,11 @@ import pytest
 from berth import db
 from berth.clock import utcnow
 from berth.engine import LABEL_APPLICATION, LABEL_MANAGED, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, ContainerSpec
-from berth.engine.fake import FakeEngine
 from berth.errors import InvalidInput
-from berth.hosts import services as hosts
 from berth.models import Host
 from berth.workloads import definitions
 from berth.workloads.reconcile import reconcile_application
-
-IMAGE = "127.0.0.1:5000/library/busybox:1"
-
-
-@pytest.fixture
-def fleet(database, config):
-    engines = {f"tcp://127.0.0.1:{p}": FakeEngine(cpus=4, images={IMAGE}) for p in (1, 2)}
-    connect = lambda endpoint: engines[endpoint.url]  # noqa: E731
-    for n, url in enumerate(engines, start=1):
-        host = hosts.add_host(f"h{n}", url, cluster="c", pool="p", connect=connect)
-        host.liveness, host.last_heartbeat_at = "up", utcnow()
-    db.session.commit()
-    return engines, connect
-
-
-def deploy(raw, config, connect, passes=1):
-    app = definitions.create_application(raw, actor="admin")
-    db.session.commit()
-    results = [reconcile_application(app.id, config, connect=connect) for _ in range(passes)]
-    db.session.commit()
-    return app, results
-
-
-def running(engines, service=None):
-    return sorted(c.name for e in engines.values() for c in e.containers.values()
-                  if c.status == "running" and (service is None or c.labels[LABEL_SERVICE] == service))
-
-
-THREE_TIER = {"name": "shop", "services": [
-    {"name": "db", "image": IMAGE, "replicas": 1},
-    {"name": "api", "image": IMAGE, "replicas": 2, "depends_on": {"db": "healthy"}},
-    {"name": "web", "image": IMAGE, "replicas": 2, "depends_on": {"api": "started"}},
-]}
+from tests.unit.berth.workloads.fake_fleet import IMAGE, THREE_TIER, deploy, running
 
 
 def test_services_start_level_by_level(fleet, config):
