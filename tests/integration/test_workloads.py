@@ -179,11 +179,12 @@ def test_a_dependency_that_never_gets_healthy_fails_its_dependents_visibly(berth
                "healthcheck": {"test": ["CMD", "false"], "interval_s": 0.5, "retries": 1}}
     spec = {"name": "sick", "services": [sick_db, http_service("api", bed.image, 1, {"db": "healthy"})]}
     assert berth_app.api("POST", "/api/v1/applications", json=spec).status_code == 201
-    api = wait_for(lambda: app_state(berth_app, "sick")["api"]["status"] == "waiting"
-                   and app_state(berth_app, "sick")["api"], 60, "api to wait for db")
+    def api_when(status):
+        api = app_state(berth_app, "sick")["api"]
+        return api if api["status"] == status else None
+    api = wait_for(lambda: api_when("waiting"), 60, "api to wait for db")
     assert api["status_detail"] == "waiting for db (healthy)"
-    api = wait_for(lambda: app_state(berth_app, "sick")["api"]["status"] == "failed"
-                   and app_state(berth_app, "sick")["api"], 90, "api to give up on db")
+    api = wait_for(lambda: api_when("failed"), 90, "api to give up on db")
     assert api["status_detail"] == "gave up after 30 s waiting for db (healthy)"
     assert containers(bed, "sick", "api", status="running") == []
     _tear_down(berth_app, "sick")
