@@ -68,5 +68,14 @@ if [ "$(id -u)" -ne 0 ] || [ ! -r /etc/debian_version ] || ! command -v apt-get 
 fi
 
 echo "install-system-deps: installing ${packages[*]} (missing: ${missing[*]})"
+# The test bed starts private instances of Redis, PostgreSQL and nginx; their system services
+# must not start (and listen) on install. A policy-rc.d that denies just those, unless the
+# machine has its own policy. Docker's own service starts as usual.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\ncase "$1" in redis-server*|postgresql*|nginx*) exit 101 ;; esac\nexit 0\n' > "$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"

@@ -31,8 +31,12 @@ class ServiceSchema(Schema):
     image = fields.Str()
     replicas = fields.Int()
     revision = fields.Int()
-    status = fields.Str()
-    status_detail = fields.Str(allow_none=True)
+    status = fields.Str(metadata={"description": (
+        "pending, waiting (for dependencies), started, healthy; failed (gave up waiting for "
+        "dependencies), failing (containers do not start), unschedulable (no host fits); "
+        "stopping, stopped (teardown)")})
+    status_detail = fields.Str(allow_none=True, metadata={
+        "description": "why: what it waits for, the engine's error, the placement explanation"})
     endpoints = fields.List(fields.Str())
     instances = fields.Method("live_instances")
 
