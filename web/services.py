@@ -6,13 +6,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import IntegerField
+from wtforms import BooleanField, FloatField, IntegerField
 from wtforms.validators import InputRequired, NumberRange
 
 from berth import db
 from berth.errors import BerthError
 from berth.models import Application, Host
-from berth.workloads import definitions
+from berth.workloads import autoscaling, definitions
 from berth.workloads import services as workloads
 from berth.workloads.definitions import MAX_REPLICAS
 
@@ -21,6 +21,14 @@ blueprint = Blueprint("services", __name__, url_prefix="/services")
 
 class ScaleForm(FlaskForm):
     replicas = IntegerField("Replicas", validators=[InputRequired(), NumberRange(0, MAX_REPLICAS)])
+
+
+class AutoscalingForm(FlaskForm):
+    enabled = BooleanField("Autoscale")
+    min_replicas = IntegerField("Min", validators=[InputRequired(), NumberRange(1, MAX_REPLICAS)])
+    max_replicas = IntegerField("Max", validators=[InputRequired(), NumberRange(1, MAX_REPLICAS)])
+    target_cpu_percent = FloatField("Target CPU % of limit",
+                                    validators=[InputRequired(), NumberRange(min=1, max=1000)])
 
 
 class TeardownForm(FlaskForm):
@@ -66,8 +74,16 @@ def _instances_context(app_name: str, service_name: str) -> dict:
 @login_required
 def show(app_name, service_name):
     context = _instances_context(app_name, service_name)
-    form = ScaleForm(replicas=context["service"].replicas)
-    return render_template("services/show.html", form=form, **context)
+    service = context["service"]
+    form = ScaleForm(replicas=service.replicas)
+    policy = service.autoscaling
+    autoscaling_form = AutoscalingForm(
+        enabled=policy.enabled if policy else False,
+        min_replicas=policy.min_replicas if policy else 1,
+        max_replicas=policy.max_replicas if policy else max(service.replicas, 10),
+        target_cpu_percent=policy.target_cpu_percent if policy else 50)
+    return render_template("services/show.html", form=form, autoscaling_form=autoscaling_form,
+                           **context)
 
 
 @blueprint.get("/<app_name>/<service_name>/instances")
@@ -95,3 +111,28 @@ def scale(app_name, service_name):
         flash(f"Scaling {service_name} to {form.replicas.data}.", "info")
     return redirect(url_for(".show", app_name=app_name, service_name=service_name))
 
+
+
+@blueprint.post("/<app_name>/<service_name>/autoscaling")
+@login_required
+def set_autoscaling(app_name, service_name):
+    _require_operator()
+    service = workloads.get_service(app_name, service_name)
+    back = redirect(url_for(".show", app_name=app_name, service_name=service_name))
+    form = AutoscalingForm()
+    if not form.validate_on_submit():
+        problems = [f"{form[name].label.text}: {' '.join(errors)}" for name, errors in form.errors.items()]
+        flash("Autoscaling not changed. " + "; ".join(problems), "danger")
+        return back
+    try:
+        autoscaling.set_policy(service, {
+            "enabled": form.enabled.data, "min_replicas": form.min_replicas.data,
+            "max_replicas": form.max_replicas.data,
+            "target_cpu_percent": form.target_cpu_percent.data}, actor=current_user.username)
+    except BerthError as error:
+        db.session.rollback()
+        flash(f"Autoscaling not changed: {error.message}", "danger")
+    else:
+        flash("Autoscaling " + ("on: the autoscaler now sets the replicas." if form.enabled.data
+                                else "off."), "info")
+    return back

@@ -120,7 +120,7 @@ def _prepare_berth(instance: Path, port: int, logs: Path) -> Berth:
                BERTH_PROBE_FAILURES_FOR_DOWN="2", BERTH_RECONCILE_INTERVAL_S="2",
                # Long enough for a healthy dependency on a loaded CI machine, short enough
                # to watch a sick one fail.
-               BERTH_DEPENDENCY_TIMEOUT_S="30")
+               BERTH_DEPENDENCY_TIMEOUT_S="30", BERTH_METRICS_INTERVAL_S="2")
     config = Config.from_env(env)
     migrate.upgrade(config.database_url)
     db.configure(config.database_url)

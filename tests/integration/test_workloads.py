@@ -190,6 +190,25 @@ def test_a_dependency_that_never_gets_healthy_fails_its_dependents_visibly(berth
     _tear_down(berth_app, "sick")
 
 
+def test_the_autoscaler_adds_replicas_to_a_busy_service(berth_app, bed, fleet):
+    """A busy loop inside a 0.05 CPU limit is 100% of its limit: twice the 50% target."""
+    burner = {"name": "burn", "image": bed.image, "replicas": 1, "cpus": 0.05,
+              "memory": 16 * 2**20, "command": ["sh", "-c", "while :; do :; done"]}
+    assert berth_app.api("POST", "/api/v1/applications",
+                         json={"name": "hot", "services": [burner]}).status_code == 201
+    path = "/api/v1/applications/hot/services/burn/autoscaling"
+    policy = {"min_replicas": 1, "max_replicas": 3, "target_cpu_percent": 50, "cooldown_s": 0}
+    assert berth_app.api("PUT", path, json=policy).status_code == 200
+    wait_for(lambda: len(containers(bed, "hot", "burn")) == 3, 120,
+             "the autoscaler to scale burn to its maximum of 3")
+    scaled = berth_app.api("GET", "/api/v1/audit", params={"kind": "service.scale",
+                                                          "actor": "autoscaler"}).json()
+    assert scaled and "of limit > target 50%" in scaled[-1]["message"], scaled
+    wait_for(lambda: "already at maximum 3" in (berth_app.api("GET", path).json()["last_decision"]
+                                                 or ""), 30, "the next decision to hold at 3")
+    _tear_down(berth_app, "hot")
+
+
 def _tear_down(berth_app, name):
     response = berth_app.api("DELETE", f"/api/v1/applications/{name}")
     assert response.status_code == 202 and response.json()["deleting_since"]

@@ -5,7 +5,8 @@ from flask import Response, abort, current_app, request
 from marshmallow import Schema, fields
 
 from berth import db
-from berth.workloads import definitions
+from berth.errors import NotFound
+from berth.workloads import autoscaling, definitions
 from berth.workloads import services as workloads
 from berth.workloads.upstream import render_upstream
 from web.api_v1 import Blueprint
@@ -26,6 +27,29 @@ class InstanceSchema(Schema):
     cpu_percent = fields.Float(allow_none=True)
 
 
+class AutoscalingSchema(Schema):
+    """What the autoscaler keeps: average CPU near the target, within min..max replicas."""
+
+    enabled = fields.Bool()
+    min_replicas = fields.Int()
+    max_replicas = fields.Int()
+    target_cpu_percent = fields.Float()
+    cpu_basis = fields.Str(metadata={"description": "limit: 100% is the service's CPU limit; "
+                                                    "core: 100% is one core"})
+    scale_up_factor = fields.Float()
+    cooldown_s = fields.Int(metadata={"description": "after a scale-up, judge again after this"})
+    scale_down_stabilization_s = fields.Int(metadata={
+        "description": "scale down only to the highest replica count recommended this long"})
+    tolerance = fields.Float(metadata={"description": "no change within ± this share of target"})
+    last_decision = fields.Str(dump_only=True, allow_none=True)
+    last_decided_at = fields.DateTime(dump_only=True, allow_none=True)
+    last_scaled_at = fields.DateTime(dump_only=True, allow_none=True)
+
+
+class AutoscalingChangeSchema(AutoscalingSchema):
+    """The same fields, each optional: what is left out keeps its value."""
+
+
 class ServiceSchema(Schema):
     name = fields.Str()
     image = fields.Str()
@@ -38,6 +62,7 @@ class ServiceSchema(Schema):
     status_detail = fields.Str(allow_none=True, metadata={
         "description": "why: what it waits for, the engine's error, the placement explanation"})
     endpoints = fields.List(fields.Str())
+    autoscaling = fields.Nested(AutoscalingSchema, allow_none=True)
     instances = fields.Method("live_instances")
 
     def live_instances(self, service):
@@ -128,6 +153,35 @@ def scale_service(change, name, service):
     user = require_operator()
     return workloads.scale(workloads.get_service(name, service), change["replicas"],
                            actor=user.username)
+
+
+@blueprint.get("/<name>/services/<service>/autoscaling")
+@blueprint.response(200, AutoscalingSchema)
+def get_autoscaling(name, service):
+    require_api_user()
+    found = workloads.get_service(name, service)
+    if found.autoscaling is None:
+        raise NotFound(f"{name}/{service} has no autoscaling policy")
+    return found.autoscaling
+
+
+@blueprint.put("/<name>/services/<service>/autoscaling")
+@blueprint.arguments(AutoscalingChangeSchema(partial=True))
+@blueprint.response(200, AutoscalingSchema)
+def set_autoscaling(changes, name, service):
+    """Create or change the policy; fields left out keep their value (or the default:
+    enabled, 1-10 replicas at 50% of the CPU limit, x2 steps, 60 s cooldown, 300 s
+    scale-down window, 10% tolerance). While enabled, the autoscaler owns the replicas."""
+    user = require_operator()
+    return autoscaling.set_policy(workloads.get_service(name, service), changes,
+                                  actor=user.username)
+
+
+@blueprint.delete("/<name>/services/<service>/autoscaling")
+@blueprint.response(204)
+def delete_autoscaling(name, service):
+    user = require_operator()
+    autoscaling.remove_policy(workloads.get_service(name, service), actor=user.username)
 
 
 @blueprint.get("/<name>/services/<service>/endpoints")

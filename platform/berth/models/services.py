@@ -59,6 +59,7 @@ class Service(Base):
 
     application: Mapped[Application] = relationship(back_populates="services")
     instances: Mapped[list[ContainerInstance]] = relationship(back_populates="service")
+    autoscaling: Mapped[AutoscalingPolicy | None] = relationship(back_populates="service")
 
 
 class ServiceDependency(Base):
@@ -114,4 +115,13 @@ class AutoscalingPolicy(Base):
     cpu_basis: Mapped[str] = mapped_column(String(8), default="limit")
     scale_up_factor: Mapped[float] = mapped_column(default=2.0)
     cooldown_s: Mapped[int] = mapped_column(default=60)
+    scale_down_stabilization_s: Mapped[int] = mapped_column(default=300, server_default="300")
+    tolerance: Mapped[float] = mapped_column(default=0.1, server_default="0.1")
     last_scaled_at: Mapped[datetime | None]
+    # [[unix time, replicas], ...] recommended within the scale-down window: a service scales
+    # down only to the highest of them, so a dip in load does not drop capacity at once.
+    recommendations: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+    last_decision: Mapped[str | None] = mapped_column(String(255))
+    last_decided_at: Mapped[datetime | None]
+
+    service: Mapped[Service] = relationship(back_populates="autoscaling")

@@ -61,7 +61,8 @@ def get_service(app_name: str, service_name: str) -> Service:
     return service
 
 
-def scale(service: Service, replicas: int, *, actor: str) -> Service:
+def scale(service: Service, replicas: int, *, actor: str, reason: str | None = None) -> Service:
+    """Set the desired replicas and start a deploy pass; `reason` goes into the event."""
     from berth.workloads.tasks import deploy_application
 
     if service.application.deleting_since is not None:
@@ -69,10 +70,10 @@ def scale(service: Service, replicas: int, *, actor: str) -> Service:
     if not isinstance(replicas, int) or not 0 <= replicas <= MAX_REPLICAS:
         raise InvalidInput(f"replicas must be a whole number from 0 to {MAX_REPLICAS}")
     if replicas != service.replicas:
-        audit.record("service.scale", f"{service.application.name}/{service.name}: "
-                     f"{service.replicas} -> {replicas} replicas", subject_type="service",
-                     subject=f"{service.application.name}/{service.name}", actor=actor,
-                     replicas=replicas, previous=service.replicas)
+        subject = f"{service.application.name}/{service.name}"
+        audit.record("service.scale", f"{subject}: {service.replicas} -> {replicas} replicas"
+                     + (f" ({reason})" if reason else ""), subject_type="service",
+                     subject=subject, actor=actor, replicas=replicas, previous=service.replicas)
         service.replicas = replicas
         service.application.deploy_started_at = utcnow()
         enqueue(deploy_application, service.application_id)

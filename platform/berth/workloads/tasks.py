@@ -4,9 +4,10 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from berth import db
-from berth.celery_app import celery, settings
+from berth.celery_app import celery, enqueue, settings
 from berth.clock import utcnow
 from berth.models import Application
+from berth.workloads.autoscaling import autoscale_all
 from berth.workloads.metrics import collect_cpu
 from berth.workloads.reconcile import reconcile_application
 
@@ -48,4 +49,14 @@ def reconcile_all() -> dict:
 
 @celery.task(name="berth.workloads.tasks.collect_container_cpu")
 def collect_container_cpu() -> dict:
-    return {"sampled": collect_cpu()}
+    """Fresh CPU on every running instance, then the autoscaler decides on it."""
+    sampled = collect_cpu()
+    enqueue(autoscale_services)
+    return {"sampled": sampled}
+
+
+@celery.task(name="berth.workloads.tasks.autoscale_services")
+def autoscale_services() -> dict:
+    """Safe twice in a row: a second scale-up waits out the cooldown, a second scale-down
+    is held by the first one's recommendation."""
+    return autoscale_all()

@@ -1,0 +1,103 @@
+"""The autoscaler, unattended: per service with a policy, the CPU the instances reported
+goes through the pure decision (scheduler.orchestration.autoscale), and a changed replica
+count is applied as an operator's scale would be, by the actor "autoscaler".
+"""
+from __future__ import annotations
+
+from dataclasses import fields
+
+from sqlalchemy import select
+
+from berth import audit, db
+from berth.clock import utcnow
+from berth.errors import InvalidInput
+from berth.models import Application, AutoscalingPolicy, Service
+from berth.workloads import services as workloads
+from berth.workloads.definitions import MAX_REPLICAS
+from scheduler.orchestration import autoscale
+
+ACTOR = "autoscaler"
+# What an operator may set, and the defaults a new policy starts from.
+SETTINGS = {"enabled": True, "min_replicas": 1, "max_replicas": 10, "target_cpu_percent": 50.0,
+            "cpu_basis": "limit", "scale_up_factor": 2.0, "cooldown_s": 60,
+            "scale_down_stabilization_s": 300, "tolerance": 0.1}
+
+
+def pure_policy(row: AutoscalingPolicy) -> autoscale.AutoscalingPolicy:
+    names = {f.name for f in fields(autoscale.AutoscalingPolicy)}
+    return autoscale.AutoscalingPolicy(**{name: getattr(row, name) for name in names})
+
+
+def set_policy(service: Service, changes: dict, *, actor: str) -> AutoscalingPolicy:
+    """Create or change the service's policy; checked whole before anything is stored."""
+    unknown = sorted(set(changes) - set(SETTINGS))
+    if unknown:
+        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
+    row = db.session.scalar(select(AutoscalingPolicy).where(AutoscalingPolicy.service_id == service.id))
+    current = {name: getattr(row, name) for name in SETTINGS} if row else dict(SETTINGS)
+    wanted = {**current, **changes}
+    if not isinstance(wanted["enabled"], bool):
+        raise InvalidInput("enabled must be true or false")
+    if wanted["max_replicas"] > MAX_REPLICAS:
+        raise InvalidInput(f"max_replicas must be at most {MAX_REPLICAS}")
+    for name in ("cooldown_s", "scale_down_stabilization_s"):
+        if wanted[name] < 0:
+            raise InvalidInput(f"{name} must be 0 or more seconds")
+    try:
+        autoscale.AutoscalingPolicy(**{k: v for k, v in wanted.items() if k != "enabled"})
+    except (ValueError, TypeError) as error:
+        raise InvalidInput(str(error)) from error
+    if row is None:
+        row = AutoscalingPolicy(service_id=service.id, recommendations=[])
+        db.session.add(row)
+    for name, value in wanted.items():
+        setattr(row, name, value)
+    audit.record("service.autoscaling", f"{_subject(service)}: autoscaling "
+                 + ("on" if wanted["enabled"] else "off") + f", {wanted['min_replicas']}-"
+                 f"{wanted['max_replicas']} replicas at {wanted['target_cpu_percent']:g}% CPU "
+                 f"of {'the limit' if wanted['cpu_basis'] == 'limit' else 'one core'}",
+                 subject_type="service", subject=_subject(service), actor=actor)
+    db.session.flush()
+    return row
+
+
+def remove_policy(service: Service, *, actor: str) -> None:
+    row = db.session.scalar(select(AutoscalingPolicy).where(AutoscalingPolicy.service_id == service.id))
+    if row is not None:
+        db.session.delete(row)
+        audit.record("service.autoscaling", f"{_subject(service)}: autoscaling removed",
+                     subject_type="service", subject=_subject(service), actor=actor)
+
+
+def autoscale_all() -> dict[str, str]:
+    """One decision per enabled policy; returns what each decided."""
+    now = utcnow()
+    rows = db.session.scalars(
+        select(AutoscalingPolicy).join(Service).join(Application)
+        .where(AutoscalingPolicy.enabled.is_(True), Application.deleting_since.is_(None))).all()
+    return {_subject(row.service): _decide(row, now) for row in rows}
+
+
+def _decide(row: AutoscalingPolicy, now) -> str:
+    service, policy = row.service, pure_policy(row)
+    samples = [autoscale.Sample(i.name, i.cpu_percent, service.cpus) for i in service.instances
+               if i.state == "running" and i.cpu_percent is not None]
+    at = now.timestamp()
+    recent = [autoscale.Recommendation(t, n) for t, n in row.recommendations or []
+              if t >= at - policy.scale_down_stabilization_s]
+    decision = autoscale.decide(policy, service.replicas, samples, at,
+                                row.last_scaled_at.timestamp() if row.last_scaled_at else None,
+                                recent)
+    if decision.recommendation is not None:
+        recent.append(autoscale.Recommendation(at, decision.recommendation))
+    row.recommendations = [[r.at, r.replicas] for r in recent]
+    row.last_decision, row.last_decided_at = decision.reason[:255], now
+    if decision.desired_replicas != service.replicas:
+        workloads.scale(service, decision.desired_replicas, actor=ACTOR, reason=decision.reason)
+        if decision.direction == autoscale.UP:
+            row.last_scaled_at = now
+    return decision.reason
+
+
+def _subject(service: Service) -> str:
+    return f"{service.application.name}/{service.name}"
