@@ -149,7 +149,7 @@ def environment(integration_root):
     berth = _prepare_berth(integration_root / "instance", free_port(), logs)
     guarded = registry_config(berth.config, berth.url)
     testbed = TestBed(engines=3, registry_config={"primary": {
-        "auth": guarded["auth"], "notifications": guarded["notifications"]}},
+        key: guarded[key] for key in ("auth", "notifications", "log")}},
         image_push_auth={"username": "admin", "password": ADMIN_PASSWORD})
     try:
         berth.start_web()

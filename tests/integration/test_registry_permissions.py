@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -219,3 +220,10 @@ def test_removed_member_cannot_push_once_the_token_expires(berth_app, registry_h
     # The token issued before the removal dies with its short lifetime (plus the registry's
     # 60 s allowance for clock skew).
     wait_for(lambda: upload_status(old_token) == 401, 180, "the old token to expire", interval_s=2)
+
+
+def test_the_registry_log_never_holds_the_notification_secret(berth_app, bed, registry_host, team, cli):
+    push_as(cli(), registry_host, team["dev"], f"{registry_host}/{team['project']}/logged:1")
+    log = Path(bed.state["registries"]["primary"]["log"])
+    assert log.exists(), f"no registry log at {log}"  # the right file, even if quiet
+    assert berth_app.config.notification_secret not in log.read_text()
