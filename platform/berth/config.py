@@ -5,6 +5,7 @@ process agrees on the instance folder, the database and the broker.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -49,6 +50,12 @@ class Config:
     dependency_timeout_s: float = 300.0
     metrics_interval_s: float = 10.0
     testing: bool = False
+
+    @property
+    def installation_id(self) -> str:
+        """Names this installation on the containers it creates, so that two Berths sharing
+        an engine never sweep each other's. Derived from the secret key, not revealing it."""
+        return hashlib.sha256(b"berth-installation:" + self.secret_key.encode()).hexdigest()[:16]
 
     @property
     def registry_host(self) -> str:

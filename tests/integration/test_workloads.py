@@ -7,10 +7,11 @@ import os
 import signal
 import time
 
+import docker
 import pytest
 import requests
 
-from berth.engine import LABEL_APPLICATION, LABEL_SERVICE
+from berth.engine import LABEL_APPLICATION, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_SERVICE
 from tests import nginx_runner
 from tests.support import wait_for
 
@@ -207,6 +208,30 @@ def test_the_autoscaler_adds_replicas_to_a_busy_service(berth_app, bed, fleet):
     wait_for(lambda: "already at maximum 3" in (berth_app.api("GET", path).json()["last_decision"]
                                                  or ""), 30, "the next decision to hold at 3")
     _tear_down(berth_app, "hot")
+
+
+def test_orphans_of_this_installation_are_swept_and_nothing_else(berth_app, bed, fleet):
+    client = bed.docker_client("e1")
+    labels = {LABEL_MANAGED: "1", LABEL_APPLICATION: "ghost"}
+    try:
+        client.containers.run(bed.image, ["sleep", "600"], detach=True, network_mode="none",
+                              name="ghost-s-1-0", labels={
+                                  **labels, LABEL_INSTALLATION: berth_app.config.installation_id})
+        foreign = client.containers.run(bed.image, ["sleep", "600"], detach=True, network_mode="none",
+                                        name="ghost-foreign", labels=labels)
+        wait_for(lambda: [c.name for _, c in containers(bed, "ghost")] == ["ghost-foreign"], 30,
+                 "the orphan to be swept")
+        foreign.reload()
+        assert foreign.status == "running"  # no installation label: not Berth's to sweep
+        events = berth_app.api("GET", "/api/v1/audit", params={"kind": "instance.orphan"}).json()
+        assert any("ghost-s-1-0" in e["message"] for e in events)
+    finally:
+        for name in ("ghost-s-1-0", "ghost-foreign"):
+            try:
+                client.containers.get(name).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+        client.close()
 
 
 def _tear_down(berth_app, name):

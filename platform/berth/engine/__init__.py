@@ -13,8 +13,9 @@ LABEL_MANAGED = "io.berth.managed"
 LABEL_APPLICATION = "io.berth.application"
 LABEL_SERVICE = "io.berth.service"
 LABEL_SLOT = "io.berth.slot"
-LABEL_INSTANCE = "io.berth.instance"
 LABEL_REVISION = "io.berth.revision"
+# Which Berth created it (see Config.installation_id): only its own orphans are swept.
+LABEL_INSTALLATION = "io.berth.installation"
 
 
 class EngineError(Exception):

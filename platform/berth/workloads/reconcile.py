@@ -18,8 +18,8 @@ from berth import audit, db
 from berth.clock import utcnow
 from berth.config import Config
 from berth.engine import (
-    LABEL_APPLICATION, LABEL_MANAGED, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, ContainerSpec,
-    EngineError,
+    LABEL_APPLICATION, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT,
+    ContainerSpec, EngineError,
 )
 from berth.hosts.liveness import is_alive
 from berth.hosts.overview import stale_after
@@ -500,7 +500,8 @@ class _Pass:
             service.command and port is not None) else service.command
         return ContainerSpec(
             name=name, image=service.image, command=command, environment=env,
-            labels={LABEL_MANAGED: "1", LABEL_APPLICATION: self.app_name,
+            labels={LABEL_MANAGED: "1", LABEL_INSTALLATION: self.config.installation_id,
+                    LABEL_APPLICATION: self.app_name,
                     LABEL_SERVICE: service.name, LABEL_SLOT: str(create.slot),
                     LABEL_REVISION: str(create.revision)},
             cpus=service.cpus, memory=service.memory,

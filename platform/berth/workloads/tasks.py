@@ -9,6 +9,7 @@ from berth.clock import utcnow
 from berth.models import Application
 from berth.workloads.autoscaling import autoscale_all
 from berth.workloads.metrics import collect_cpu
+from berth.workloads.orphans import sweep_orphans
 from berth.workloads.reconcile import reconcile_application
 
 # How long a deploy keeps re-checking on its own before leaving it to the periodic reconcile.
@@ -44,7 +45,9 @@ def reconcile_all() -> dict:
         result = reconcile_application(app_id, settings())
         db.session.commit()
         done[app_id] = None if result is None else result.converged
-    return {"applications": len(ids), "converged": sum(bool(v) for v in done.values())}
+    orphans = sweep_orphans(settings())
+    return {"applications": len(ids), "converged": sum(bool(v) for v in done.values()),
+            "orphans_removed": orphans}
 
 
 @celery.task(name="berth.workloads.tasks.collect_container_cpu")
