@@ -1,6 +1,8 @@
 """The web edge: HTML pages and the /api/v1 JSON API over Berth's service functions."""
 from __future__ import annotations
 
+import threading
+
 from flask import Flask
 
 from berth import db
@@ -26,6 +28,7 @@ def create_app(config: Config | None = None) -> Flask:
     )
     db.configure(config.database_url)
     configure_celery(config)
+    app.extensions["berth.blocking_queries"] = threading.BoundedSemaphore(config.max_blocking_queries)
 
     from web import (auth, errors, events, health, hosts, metrics, navigation, pages, projects,
                      registry, services)

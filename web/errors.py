@@ -32,7 +32,8 @@ def api_error_response(error: HTTPException):
         message = "invalid input: " + ", ".join(fields)
     else:
         message = error.description or error.name
-    headers = dict(error.get_response().headers) if error.code == 401 else {}
+    # WWW-Authenticate on a 401 and Retry-After on a 429 tell the client what to do next.
+    headers = dict(error.get_response().headers) if error.code in (401, 429) else {}
     headers.pop("Content-Type", None)
     headers.pop("Content-Length", None)
     return error_response(error.code or 500, message, detail, headers)

@@ -49,6 +49,9 @@ class Config:
     # How long a service waits for its dependencies before it is marked failed.
     dependency_timeout_s: float = 300.0
     metrics_interval_s: float = 10.0
+    # Discovery's blocking queries each hold a web thread while they wait; at most this many
+    # per web process, so watchers can never take every thread from the UI and the API.
+    max_blocking_queries: int = 2
     testing: bool = False
 
     @property
@@ -88,6 +91,7 @@ class Config:
             ("reconcile_interval_s", float),
             ("dependency_timeout_s", float),
             ("metrics_interval_s", float),
+            ("max_blocking_queries", int),
         ):
             raw = env.get("BERTH_" + name.upper())
             if raw:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Response, abort, current_app, request
 from marshmallow import Schema, fields
+from werkzeug.exceptions import TooManyRequests
 
 from berth import db
 from berth.errors import NotFound
@@ -189,7 +190,8 @@ def delete_autoscaling(name, service):
 @blueprint.response(200, EndpointsSchema)
 def endpoints(query, name, service):
     """The healthy endpoints (host:port). With `index`, a blocking query: the answer comes
-    when the list changes (its index passes the one given) or after `wait` seconds."""
+    when the list changes (its index passes the one given) or after `wait` seconds. When
+    BERTH_MAX_BLOCKING_QUERIES already wait on this web process: 429, retry after a second."""
     found = _discover(name, service, query)
     return {"service": found.name, "index": found.endpoints_version,
             "endpoints": list(found.endpoints or [])}
@@ -214,5 +216,13 @@ def _discover(name: str, service: str, query: dict):
     require_api_user()
     found = workloads.get_service(name, service)
     if query["index"] is not None and found.endpoints_version <= query["index"]:
-        found = workloads.wait_for_endpoints(found.id, query["index"], query["wait"])
+        slots = current_app.extensions["berth.blocking_queries"]
+        if not slots.acquire(blocking=False):
+            raise TooManyRequests(
+                "too many blocking queries wait on this web process; retry after a second "
+                "(or ask without index for the current endpoints)", retry_after=1)
+        try:
+            found = workloads.wait_for_endpoints(found.id, query["index"], query["wait"])
+        finally:
+            slots.release()
     return found
