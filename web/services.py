@@ -76,12 +76,10 @@ def show(app_name, service_name):
     context = _instances_context(app_name, service_name)
     service = context["service"]
     form = ScaleForm(replicas=service.replicas)
-    policy = service.autoscaling
-    autoscaling_form = AutoscalingForm(
-        enabled=policy.enabled if policy else False,
-        min_replicas=policy.min_replicas if policy else 1,
-        max_replicas=policy.max_replicas if policy else max(service.replicas, 10),
-        target_cpu_percent=policy.target_cpu_percent if policy else 50)
+    settings = autoscaling.settings_of(service)
+    if service.autoscaling is None:  # a first policy: off until turned on, room for today's count
+        settings.update(enabled=False, max_replicas=max(settings["max_replicas"], service.replicas))
+    autoscaling_form = AutoscalingForm(data=settings)
     return render_template("services/show.html", form=form, autoscaling_form=autoscaling_form,
                            **context)
 
@@ -110,7 +108,6 @@ def scale(app_name, service_name):
     else:
         flash(f"Scaling {service_name} to {form.replicas.data}.", "info")
     return redirect(url_for(".show", app_name=app_name, service_name=service_name))
-
 
 
 @blueprint.post("/<app_name>/<service_name>/autoscaling")

@@ -17,10 +17,16 @@ from berth.workloads.definitions import MAX_REPLICAS
 from scheduler.orchestration import autoscale
 
 ACTOR = "autoscaler"
-# What an operator may set, and the defaults a new policy starts from.
-SETTINGS = {"enabled": True, "min_replicas": 1, "max_replicas": 10, "target_cpu_percent": 50.0,
-            "cpu_basis": "limit", "scale_up_factor": 2.0, "cooldown_s": 60,
-            "scale_down_stabilization_s": 300, "tolerance": 0.1}
+# What an operator may set; a new policy starts from the model's column defaults.
+SETTINGS = ("enabled", "min_replicas", "max_replicas", "target_cpu_percent", "cpu_basis",
+            "scale_up_factor", "cooldown_s", "scale_down_stabilization_s", "tolerance")
+
+
+def settings_of(service: Service) -> dict:
+    """The service's policy settings, or the defaults a new policy would have."""
+    row = service.autoscaling
+    columns = AutoscalingPolicy.__table__.columns
+    return {name: getattr(row, name) if row else columns[name].default.arg for name in SETTINGS}
 
 
 def pure_policy(row: AutoscalingPolicy) -> autoscale.AutoscalingPolicy:
@@ -33,9 +39,7 @@ def set_policy(service: Service, changes: dict, *, actor: str) -> AutoscalingPol
     unknown = sorted(set(changes) - set(SETTINGS))
     if unknown:
         raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
-    row = db.session.scalar(select(AutoscalingPolicy).where(AutoscalingPolicy.service_id == service.id))
-    current = {name: getattr(row, name) for name in SETTINGS} if row else dict(SETTINGS)
-    wanted = {**current, **changes}
+    wanted = {**settings_of(service), **changes}
     if not isinstance(wanted["enabled"], bool):
         raise InvalidInput("enabled must be true or false")
     if wanted["max_replicas"] > MAX_REPLICAS:
@@ -47,9 +51,9 @@ def set_policy(service: Service, changes: dict, *, actor: str) -> AutoscalingPol
         autoscale.AutoscalingPolicy(**{k: v for k, v in wanted.items() if k != "enabled"})
     except (ValueError, TypeError) as error:
         raise InvalidInput(str(error)) from error
+    row = service.autoscaling
     if row is None:
-        row = AutoscalingPolicy(service_id=service.id, recommendations=[])
-        db.session.add(row)
+        row = service.autoscaling = AutoscalingPolicy(recommendations=[])
     for name, value in wanted.items():
         setattr(row, name, value)
     audit.record("service.autoscaling", f"{_subject(service)}: autoscaling "
@@ -62,9 +66,10 @@ def set_policy(service: Service, changes: dict, *, actor: str) -> AutoscalingPol
 
 
 def remove_policy(service: Service, *, actor: str) -> None:
-    row = db.session.scalar(select(AutoscalingPolicy).where(AutoscalingPolicy.service_id == service.id))
+    row = service.autoscaling
     if row is not None:
         db.session.delete(row)
+        service.autoscaling = None
         audit.record("service.autoscaling", f"{_subject(service)}: autoscaling removed",
                      subject_type="service", subject=_subject(service), actor=actor)
 
