@@ -25,9 +25,7 @@ from berth.hosts.liveness import is_alive
 from berth.hosts.overview import stale_after
 from berth.hosts.placement import host_snapshots, request_for
 from berth.hosts.services import Connect, default_connect
-from berth.models import (
-    Application, AutoscalingPolicy, ContainerInstance, Host, Service, ServiceDependency,
-)
+from berth.models import Application, ContainerInstance, Host, Service
 from berth.projects import pull_credentials
 from berth.registry_auth import project_of
 from berth.workloads.definitions import dependency_graph
@@ -334,12 +332,7 @@ class _Pass:
             self._delete(app)
 
     def _delete(self, app: Application) -> None:
-        service_ids = [s.id for s in app.services]
-        for model, column in ((ContainerInstance, ContainerInstance.service_id),
-                              (ServiceDependency, ServiceDependency.service_id),
-                              (AutoscalingPolicy, AutoscalingPolicy.service_id)):
-            db.session.execute(delete(model).where(column.in_(service_ids)))
-        db.session.execute(delete(Service).where(Service.application_id == app.id))
+        # The foreign keys cascade: services, their dependencies, instance rows and policies go too.
         db.session.execute(delete(Application).where(Application.id == app.id))
         audit.record("application.delete", f"tore down application {self.app_name}",
                      subject_type="application", subject=self.app_name)
