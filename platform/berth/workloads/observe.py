@@ -3,12 +3,21 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from berth import db
+from berth.config import Config
 
 from berth.engine import (
     LABEL_APPLICATION, LABEL_MANAGED, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, ContainerState,
     EngineError,
 )
+from berth.hosts.liveness import is_alive
+from berth.hosts.overview import stale_after
 from berth.hosts.services import Connect, endpoint_of
+from berth.models import Host
 
 
 @dataclass(frozen=True)
@@ -48,13 +57,29 @@ def host_views(hosts, alive: dict[int, bool]) -> list[HostView]:
             for h in hosts]
 
 
+def read_hosts(config: Config, now: datetime) -> list[HostView]:
+    """Every host; alive when up with a fresh heartbeat and not in maintenance."""
+    stale = stale_after(config.probe_interval_s)
+    hosts = list(db.session.scalars(select(Host)))
+    alive = {h.id: h.admin_state != "maintenance"
+             and is_alive(h.liveness, h.last_heartbeat_at, now, stale) for h in hosts}
+    return host_views(hosts, alive)
+
+
 def observe(application: str, hosts: list[HostView], connect: Connect
             ) -> tuple[list[Seen], set[int]]:
-    """Containers on the live hosts, and the hosts that could not be read this time."""
+    """The application's containers on the live hosts, and the hosts that could not be read."""
+    return list_labelled({LABEL_MANAGED: "1", LABEL_APPLICATION: application}, hosts, connect)
+
+
+def list_labelled(labels: dict[str, str], hosts: list[HostView], connect: Connect
+                  ) -> tuple[list[Seen], set[int]]:
+    """Containers carrying `labels` on the live hosts, read in parallel, and the hosts that
+    could not be read this time."""
     def read(host: HostView):
         engine = connect(host.endpoint)
         try:
-            return engine.list_containers({LABEL_MANAGED: "1", LABEL_APPLICATION: application})
+            return engine.list_containers(labels)
         finally:
             engine.close()
 

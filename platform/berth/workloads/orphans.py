@@ -13,10 +13,9 @@ from berth import audit, db
 from berth.clock import utcnow
 from berth.config import Config
 from berth.engine import LABEL_APPLICATION, LABEL_INSTALLATION, LABEL_MANAGED, EngineError
-from berth.hosts.liveness import is_alive
-from berth.hosts.overview import stale_after
-from berth.hosts.services import Connect, default_connect, endpoint_of
-from berth.models import Application, Host
+from berth.hosts.services import Connect, default_connect
+from berth.models import Application
+from berth.workloads.observe import list_labelled, read_hosts
 
 
 def orphaned(labelled: Iterable[tuple[str, str]], applications: set[str]) -> list[str]:
@@ -29,33 +28,26 @@ def sweep_orphans(config: Config, *, connect: Connect = default_connect) -> int:
 
     The engines are listed before the applications are read: a container listed for an
     application that exists by then is kept, so one being deployed right now never goes."""
-    now, stale = utcnow(), stale_after(config.probe_interval_s)
-    hosts = [(h.name, endpoint_of(h, timeout_s=10)) for h in db.session.scalars(select(Host))
-             if is_alive(h.liveness, h.last_heartbeat_at, now, stale)]
+    hosts = {view.id: view for view in read_hosts(config, utcnow())}
     db.session.commit()  # nothing held while the engines answer
-    mine = {LABEL_MANAGED: "1", LABEL_INSTALLATION: config.installation_id}
-    listed = []
-    for host_name, endpoint in hosts:
-        engine = connect(endpoint)
+    seen, _unreadable = list_labelled(  # an unreadable host waits for the next sweep
+        {LABEL_MANAGED: "1", LABEL_INSTALLATION: config.installation_id}, list(hosts.values()), connect)
+    applications = set(db.session.scalars(select(Application.name)))
+    gone = set(orphaned([(item.container.name, item.container.labels.get(LABEL_APPLICATION, ""))
+                         for item in seen], applications))
+    removed = 0
+    for item in seen:
+        if item.container.name not in gone:
+            continue
+        host = hosts[item.host_id]
+        engine = connect(host.endpoint)
         try:
-            listed.append((host_name, endpoint, [(c.name, c.labels.get(LABEL_APPLICATION, ""))
-                                                 for c in engine.list_containers(mine)]))
+            engine.remove(item.container.id)
         except EngineError:
             continue  # the next sweep tries again
         finally:
             engine.close()
-    applications = set(db.session.scalars(select(Application.name)))
-    removed = 0
-    for host_name, endpoint, containers in listed:
-        for name in orphaned(containers, applications):
-            engine = connect(endpoint)
-            try:
-                engine.remove(name)
-            except EngineError:
-                continue
-            finally:
-                engine.close()
-            removed += 1
-            audit.record("instance.orphan", f"removed {name} from {host_name}: its application "
-                         f"no longer exists", subject_type="host", subject=host_name)
+        removed += 1
+        audit.record("instance.orphan", f"removed {item.container.name} from {host.name}: its "
+                     f"application no longer exists", subject_type="host", subject=host.name)
     return removed

@@ -21,15 +21,13 @@ from berth.engine import (
     LABEL_APPLICATION, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT,
     ContainerSpec, EngineError,
 )
-from berth.hosts.liveness import is_alive
-from berth.hosts.overview import stale_after
 from berth.hosts.placement import host_snapshots, request_for
 from berth.hosts.services import Connect, default_connect
-from berth.models import Application, ContainerInstance, Host, Service
+from berth.models import Application, ContainerInstance, Service
 from berth.projects import pull_credentials
 from berth.registry_auth import project_of
 from berth.workloads.definitions import dependency_graph
-from berth.workloads.observe import HostView, Seen, host_views, observe
+from berth.workloads.observe import HostView, Seen, observe, read_hosts
 from scheduler.orchestration import dependencies
 from scheduler.orchestration.reconcile import (
     Create, DesiredService, ObservedContainer, Remove, Replace, reconcile,
@@ -155,14 +153,10 @@ class _Pass:
     def run(self) -> PassResult:
         app = db.session.get(Application, self.app_id)
         self.app_name = app.name
-        stale = stale_after(self.config.probe_interval_s)
-        hosts = list(db.session.scalars(select(Host)))
-        alive = {h.id: h.admin_state != "maintenance"
-                 and is_alive(h.liveness, h.last_heartbeat_at, self.now, stale) for h in hosts}
-        self.hosts = {v.id: v for v in host_views(hosts, alive)}
+        self.hosts = {v.id: v for v in read_hosts(self.config, self.now)}
         db.session.commit()  # no transaction held while the engines answer
         seen, unreadable = observe(self.app_name, list(self.hosts.values()), self.connect)
-        self.down = {h for h, ok in alive.items() if not ok} | unreadable
+        self.down = {v.id for v in self.hosts.values() if not v.alive} | unreadable
         self.draining = {h.id for h in self.hosts.values() if h.admin_state == "draining"}
         app = db.session.get(Application, self.app_id)
         self._record(app, seen)
