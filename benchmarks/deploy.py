@@ -64,7 +64,7 @@ from berth import accounts, db, migrate  # noqa: E402
 from berth.config import Config  # noqa: E402
 from berth.engine import LABEL_APPLICATION, LABEL_SERVICE  # noqa: E402
 from berth.projects import services as projects  # noqa: E402
-from berth.projects.registry_config import registry_config  # noqa: E402
+from berth.projects.registry_config import guard_settings  # noqa: E402
 from testbed import LOCALHOST, TestBed, free_port  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
@@ -416,10 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     bed = None
     try:
         berth.prepare()
-        guarded = registry_config(berth.config, berth.url)
         bed = TestBed(engines=3, registries=("primary",), postgres=False, redis=False,
-                      registry_config={"primary": {"auth": guarded["auth"],
-                                                   "notifications": guarded["notifications"]}},
+                      registry_config={"primary": guard_settings(berth.config, berth.url)},
                       image_push_auth={"username": "admin", "password": ADMIN_PASSWORD})
         began = time.monotonic()
         berth.start_web()  # the bed's image push needs Berth's token service

@@ -23,7 +23,7 @@ import requests
 from berth import accounts, db, migrate
 from berth.config import Config
 from berth.projects import services as projects
-from berth.projects.registry_config import registry_config
+from berth.projects.registry_config import guard_settings
 from tests.support import REPOSITORY, basic_auth, require_parts, wait_for
 
 sys.path.insert(0, str(REPOSITORY / "scripts"))
@@ -147,9 +147,7 @@ def environment(integration_root):
     logs = integration_root / "logs"
     logs.mkdir()
     berth = _prepare_berth(integration_root / "instance", free_port(), logs)
-    guarded = registry_config(berth.config, berth.url)
-    testbed = TestBed(engines=3, registry_config={"primary": {
-        key: guarded[key] for key in ("auth", "notifications", "log")}},
+    testbed = TestBed(engines=3, registry_config={"primary": guard_settings(berth.config, berth.url)},
         image_push_auth={"username": "admin", "password": ADMIN_PASSWORD})
     try:
         berth.start_web()

@@ -39,3 +39,10 @@ def registry_config(config: Config, berth_url: str, *, listen: str = "127.0.0.1:
             "backoff": "1s",
         }]},
     }
+
+
+def guard_settings(config: Config, berth_url: str) -> dict:
+    """The part of registry_config that makes a registry someone else set up Berth's: token
+    auth, notifications, and the log level that keeps the notification secret out of its log."""
+    full = registry_config(config, berth_url)
+    return {key: full[key] for key in ("auth", "notifications", "log")}
