@@ -1,9 +1,10 @@
 """Deploy and scale: how much slower than raw `docker run -d` is a Berth scale-up?
 
-Starts the test bed (scripts/testbed.py: 3 dockerd and the primary registry guarded by
-Berth's token service, the busybox image built on e1 and pushed as library/busybox:1) and a
-real Berth on the embedded defaults in a fresh instance (web under gunicorn, a Celery worker
-and beat), registers the 3 engines as hosts (label engine=eN) and waits until they are up.
+Starts the test bed (scripts/testbed: 3 dockerd and the primary registry, the busybox image
+built on e1 and pushed as library/busybox:1) and, through its harness (testbed.berth), a real
+Berth on the embedded defaults in a fresh instance, guarding that registry with its token
+service (web under gunicorn, a Celery worker and beat); registers the 3 engines as hosts
+(label engine=eN) and waits until they are up.
 Then, on the same run:
 
     raw           30 sequential `docker run -d --network none IMAGE sleep 3600` on e1 through
@@ -58,21 +59,20 @@ sys.path.insert(0, str(REPOSITORY / "scripts"))
 sys.path.insert(0, str(REPOSITORY / "platform"))
 sys.path.insert(0, str(REPOSITORY))
 
-import requests  # noqa: E402
-
-from berth import accounts, db, migrate  # noqa: E402
-from berth.config import Config  # noqa: E402
+from berth import db  # noqa: E402
 from berth.engine import LABEL_APPLICATION, LABEL_SERVICE  # noqa: E402
-from berth.projects import services as projects  # noqa: E402
-from berth.projects.registry_config import guard_settings  # noqa: E402
-from testbed import LOCALHOST, TestBed, free_port  # noqa: E402
+from testbed import LOCALHOST, TestBed  # noqa: E402
+from testbed.berth import Berth  # noqa: E402
+from tests.support import wait_for  # noqa: E402
 
-VENV_BIN = Path(sys.executable).parent
 ADMIN_PASSWORD = "bench-admin"
 MiB = 2**20
 RECONCILE_INTERVAL_S = "2"
 PROBE_INTERVAL_S = "1"
 LIMITS = ("--cpus", "0.01", "--memory", "8m")  # what Berth gives the benchmark's service
+SETTINGS = dict(BERTH_TOKEN_LIFETIME_S="60", BERTH_PROBE_INTERVAL_S=PROBE_INTERVAL_S,
+                BERTH_PROBE_TIMEOUT_S="2", BERTH_PROBE_FAILURES_FOR_DOWN="2",
+                BERTH_RECONCILE_INTERVAL_S=RECONCILE_INTERVAL_S)
 
 
 class Interrupted(BaseException):
@@ -81,102 +81,6 @@ class Interrupted(BaseException):
 
 def _on_sigterm(signum, _frame):
     raise Interrupted(f"signal {signum}")
-
-
-# -- Berth's processes (the few lines of tests/integration/conftest.py this needs) ---------------
-
-class Berth:
-    def __init__(self, instance: Path, logs: Path):
-        self.port = free_port()
-        self.url = f"http://{LOCALHOST}:{self.port}"
-        self.logs = logs
-        self.processes: dict[str, subprocess.Popen] = {}
-        self.env = dict(os.environ, BERTH_INSTANCE=str(instance), BERTH_ADMIN_PASSWORD=ADMIN_PASSWORD,
-                        PATH=f"{VENV_BIN}:{os.environ['PATH']}", BERTH_TOKEN_LIFETIME_S="60",
-                        BERTH_PROBE_INTERVAL_S=PROBE_INTERVAL_S, BERTH_PROBE_TIMEOUT_S="2",
-                        BERTH_PROBE_FAILURES_FOR_DOWN="2",
-                        BERTH_RECONCILE_INTERVAL_S=RECONCILE_INTERVAL_S)
-        self.config = Config.from_env(self.env)
-
-    def prepare(self) -> None:
-        """A migrated instance with `admin` and the public project `library`."""
-        migrate.upgrade(self.config.database_url)
-        db.configure(self.config.database_url)
-        with db.unit_of_work():
-            admin, _ = accounts.ensure_admin(ADMIN_PASSWORD)
-            if projects.find_project("library") is None:
-                projects.create_project("library", public=True, actor=admin)
-
-    def api(self, method: str, path: str, **kwargs) -> requests.Response:
-        return requests.request(method, self.url + path, auth=("admin", ADMIN_PASSWORD),
-                                timeout=30, **kwargs)
-
-    def _spawn(self, name: str, argv: list[str]) -> None:
-        log = (self.logs / f"{name}.log").open("a")
-        self.processes[name] = subprocess.Popen(argv, cwd=REPOSITORY, env=self.env, stdout=log,
-                                                stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-
-    def start_web(self) -> None:
-        self._spawn("web", [str(VENV_BIN / "gunicorn"), "--config", "python:web.gunicorn_conf",
-                            "--bind", f"{LOCALHOST}:{self.port}", "--workers", "2", "--threads", "4",
-                            "web.wsgi:app"])
-
-        def answers():
-            try:
-                return requests.get(self.url + "/healthz", timeout=2).ok
-            except requests.RequestException:
-                return False
-
-        wait_for(answers, 60, "Berth's web to answer /healthz", self.processes["web"])
-
-    def start_worker(self) -> None:
-        self._spawn("worker", [str(VENV_BIN / "celery"), "-A", "berth.worker", "worker", "--loglevel",
-                               "INFO", "--concurrency", "2", "--hostname", "worker@%h"])
-
-    def start_beat(self) -> None:
-        self._spawn("beat", [str(VENV_BIN / "celery"), "-A", "berth.worker", "beat", "--loglevel",
-                             "INFO"])
-
-    def stop(self, name: str) -> None:
-        proc = self.processes.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-
-    def stop_all(self) -> None:
-        for name in ("beat", "worker", "web"):
-            self.stop(name)
-
-    def log_size(self, name: str) -> int:
-        path = self.logs / f"{name}.log"
-        return path.stat().st_size if path.exists() else 0
-
-    def log_since(self, name: str, offset: int) -> str:
-        with (self.logs / f"{name}.log").open("rb") as handle:
-            handle.seek(offset)
-            return handle.read().decode(errors="replace")
-
-
-def wait_for(condition, timeout_s: float, what: str, process: subprocess.Popen | None = None,
-             interval_s: float = 0.1):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{what}: the process exited with {process.returncode}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(interval_s)
 
 
 # -- the engines, read directly --------------------------------------------------------------
@@ -412,22 +316,15 @@ def main(argv: list[str] | None = None) -> int:
     config_dir = str(work / "docker-cli")
     os.makedirs(config_dir)
     (work / "logs").mkdir()
-    berth = Berth(work / "instance", work / "logs")
+    berth = Berth(work / "instance", work / "logs", admin_password=ADMIN_PASSWORD, settings=SETTINGS)
     bed = None
     try:
         berth.prepare()
-        bed = TestBed(engines=3, registries=("primary",), postgres=False, redis=False,
-                      registry_config={"primary": guard_settings(berth.config, berth.url)},
-                      image_push_auth={"username": "admin", "password": ADMIN_PASSWORD})
+        bed = TestBed(engines=3, registries=("primary",), postgres=False, redis=False)
         began = time.monotonic()
-        berth.start_web()  # the bed's image push needs Berth's token service
-        bed.start()
-        berth.stop("web")
-        berth.env["BERTH_REGISTRY_URL"] = bed.state["registries"]["primary"]["url"]
-        berth.config = Config.from_env(berth.env)
-        berth.start_web()
-        berth.start_worker()
-        berth.start_beat()
+        bed.start()  # the image is pushed before Berth guards the registry
+        berth.guard_registry(bed)
+        berth.start(workers=1)
         engines = bed.state["engines"]
         e1 = engines[0]
         image = bed.image

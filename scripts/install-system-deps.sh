@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the system programs the test bed (scripts/testbed.py) starts: Docker engines,
+# Install the system programs the test bed (scripts/testbed) starts: Docker engines,
 # registries, a static busybox for the test image, Redis, PostgreSQL, and nginx (which the
 # discovery tests point at rendered upstream blocks).
 #   --browser   also Chromium and its WebDriver, for the browser tests.

@@ -1,37 +1,62 @@
-"""The integration environment: the test bed's real parts plus a real Berth.
+"""The integration environment: one test bed's real parts, and a real Berth on them, twice.
 
-One session starts (and stops at the end, also on failure or Ctrl-C):
-- Berth's web (gunicorn) and a Celery worker on the embedded defaults, in a fresh instance;
-- the test bed (scripts/testbed.py): three dockerd, a primary registry whose `auth.token`
-  and notifications point at that Berth, a mirror, PostgreSQL and Redis.
+One session starts the test bed once (scripts/testbed: three dockerd, a primary registry, a
+mirror, PostgreSQL and Redis) and, on it, Berth in each environment in turn:
+- `embedded`: the defaults, a SQLite database and the embedded broker, one worker;
+- `postgres-redis`: a fresh PostgreSQL database, Celery on Redis, two workers.
+Each has web (gunicorn), its workers and beat, in an instance of its own: its own secret key
+and so its own installation id, and its own token-signing key, to which the primary
+registry's `auth.token` and notifications are pointed while it runs. Only one runs at a
+time: pytest groups session-parametrized tests by environment, and an environment is torn
+down (processes stopped, its containers removed, the registry given back) before the next.
+
+A test that uses `berth_app` (itself or through `fleet` or `database`) runs in every
+environment, with the environment in its id (`test_x[postgres-redis]`), unless its module
+narrows it: `pytestmark = pytest.mark.berth_environments("embedded")`.
+
 Without root or the Debian packages the parts cannot start: the tests are skipped, except
 under CI=true, where a missing part is a failure.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
-import signal
-import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import requests
 
-from berth import accounts, db, migrate
-from berth.config import Config
-from berth.projects import services as projects
-from berth.projects.registry_config import guard_settings
-from tests.support import REPOSITORY, basic_auth, require_parts, wait_for
+from berth import db
+from berth.celery_app import celery, configure_celery
+from tests.support import REPOSITORY, require_parts
 
 sys.path.insert(0, str(REPOSITORY / "scripts"))
-from testbed import TestBed, TestBedError, free_port  # noqa: E402
+from testbed import TestBed, TestBedError  # noqa: E402
+from testbed.berth import Berth  # noqa: E402
 
-VENV_BIN = Path(sys.executable).parent
 ADMIN_PASSWORD = "integration-admin"
 MISSING = ("dockerd", "docker-registry", "redis-server")
+# Fast enough to watch liveness, healing and autoscaling within a test.
+SETTINGS = dict(BERTH_TOKEN_LIFETIME_S="60", BERTH_PROBE_INTERVAL_S="1", BERTH_PROBE_TIMEOUT_S="2",
+                BERTH_PROBE_FAILURES_FOR_DOWN="2", BERTH_RECONCILE_INTERVAL_S="2",
+                # Long enough for a healthy dependency on a loaded CI machine, short enough
+                # to watch a sick one fail.
+                BERTH_DEPENDENCY_TIMEOUT_S="30", BERTH_METRICS_INTERVAL_S="2",
+                # A pass killed with -9 holds its lease this long before the next takes over.
+                BERTH_RECONCILE_LEASE_S="10")
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    workers: int
+    postgres_redis: bool = False
+
+
+ENVIRONMENTS = {e.name: e for e in (Environment("embedded", workers=1),
+                                    Environment("postgres-redis", workers=2, postgres_redis=True))}
+_databases = itertools.count(1)
 
 
 def _missing_parts() -> list[str]:
@@ -41,94 +66,28 @@ def _missing_parts() -> list[str]:
     return missing
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "berth_environments(*names): run this module's tests "
+                            f"on these Berth environments only (of {', '.join(ENVIRONMENTS)})")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
 
 
-@dataclass
-class Berth:
-    """A running Berth: its URL, its configuration, and processes to manage."""
-
-    url: str
-    config: Config
-    env: dict[str, str]
-    processes: dict[str, subprocess.Popen]
-    logs: Path
-
-    def api(self, method: str, path: str, auth=("admin", ADMIN_PASSWORD), **kwargs):
-        headers = basic_auth(*auth) if auth else {}
-        return requests.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
-
-    def start_web(self) -> None:
-        log = (self.logs / "web.log").open("a")
-        self.processes["web"] = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--config", "python:web.gunicorn_conf", "--bind",
-             self.url.removeprefix("http://"), "--workers", "2", "--threads", "4", "web.wsgi:app"],
-            cwd=REPOSITORY, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-
-        def answers():
-            try:
-                return requests.get(self.url + "/healthz", timeout=2).ok
-            except requests.RequestException:
-                return False
-
-        wait_for(answers, 60, "Berth's web process to answer /healthz")
-
-    def start_worker(self, name: str = "worker", **env) -> subprocess.Popen:
-        log = (self.logs / f"{name}.log").open("a")
-        proc = subprocess.Popen(
-            [str(VENV_BIN / "celery"), "-A", "berth.worker", "worker", "--loglevel", "INFO",
-             "--concurrency", "2", "--hostname", f"{name}@%h"],
-            cwd=REPOSITORY, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        self.processes[name] = proc
-        return proc
-
-    def start_beat(self) -> subprocess.Popen:
-        log = (self.logs / "beat.log").open("a")
-        proc = subprocess.Popen(
-            [str(VENV_BIN / "celery"), "-A", "berth.worker", "beat", "--loglevel", "INFO"],
-            cwd=REPOSITORY, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        self.processes["beat"] = proc
-        return proc
-
-    def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
-        proc = self.processes.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-    def log(self, name: str) -> str:
-        path = self.logs / f"{name}.log"
-        return path.read_text()[-4000:] if path.exists() else ""
-
-
-def _prepare_berth(instance: Path, port: int, logs: Path) -> Berth:
-    """A migrated instance with `admin` and the public project `library`; nothing started."""
-    env = dict(os.environ, BERTH_INSTANCE=str(instance), BERTH_ADMIN_PASSWORD=ADMIN_PASSWORD,
-               PATH=f"{VENV_BIN}:{os.environ['PATH']}", BERTH_TOKEN_LIFETIME_S="60",
-               BERTH_PROBE_INTERVAL_S="1", BERTH_PROBE_TIMEOUT_S="2",
-               BERTH_PROBE_FAILURES_FOR_DOWN="2", BERTH_RECONCILE_INTERVAL_S="2",
-               # Long enough for a healthy dependency on a loaded CI machine, short enough
-               # to watch a sick one fail.
-               BERTH_DEPENDENCY_TIMEOUT_S="30", BERTH_METRICS_INTERVAL_S="2")
-    config = Config.from_env(env)
-    migrate.upgrade(config.database_url)
-    db.configure(config.database_url)
-    with db.unit_of_work():
-        admin, _ = accounts.ensure_admin(ADMIN_PASSWORD)
-        if projects.find_project("library") is None:
-            projects.create_project("library", public=True, actor=admin)
-    return Berth(f"http://127.0.0.1:{port}", config, env, {}, logs)
+def pytest_generate_tests(metafunc):
+    if "berth_app" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("berth_environments")
+    names = list(marker.args) if marker else list(ENVIRONMENTS)
+    unknown = set(names) - set(ENVIRONMENTS)
+    if unknown:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: unknown Berth environments "
+                                f"{sorted(unknown)}; known: {', '.join(ENVIRONMENTS)}")
+    # Session scope: pytest runs every test of one environment before the next one starts.
+    metafunc.parametrize("berth_app", names, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -138,43 +97,71 @@ def integration_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def environment(integration_root):
-    """Berth and the test bed, each knowing the other's address.
-
-    The registry must know Berth's URL before it starts and Berth must know the registry's,
-    so: Berth's web starts first (the bed's image push needs its token service), then the
-    bed, then web and worker start again with the registry's URL."""
-    logs = integration_root / "logs"
-    logs.mkdir()
-    berth = _prepare_berth(integration_root / "instance", free_port(), logs)
-    testbed = TestBed(engines=3, registry_config={"primary": guard_settings(berth.config, berth.url)},
-        image_push_auth={"username": "admin", "password": ADMIN_PASSWORD})
+def bed(integration_root) -> TestBed:
+    """The test bed, shared by every environment. Its primary registry starts without auth
+    (the test image is pushed anonymously); each Berth guards it while it runs."""
+    testbed = TestBed(engines=3)
     try:
-        berth.start_web()
         testbed.start()
-        berth.stop("web")
-        berth.env["BERTH_REGISTRY_URL"] = testbed.state["registries"]["primary"]["url"]
-        berth.config = Config.from_env(berth.env)
-        berth.start_web()
-        berth.start_worker()
-        berth.start_beat()
-        yield berth, testbed
+        yield testbed
     except TestBedError as error:
         pytest.fail(f"the test bed did not start: {error}")
     finally:
-        for name in list(berth.processes):
-            berth.stop(name)
         testbed.stop()
 
 
-@pytest.fixture(scope="session")
-def berth_app(environment) -> Berth:
-    return environment[0]
+def _environment_settings(environment: Environment, bed: TestBed) -> dict[str, str]:
+    if not environment.postgres_redis:
+        return {}
+    import redis
+
+    database_url = bed.create_database(f"berth_{environment.name.replace('-', '_')}_{next(_databases)}")
+    # Redis database 0 is the bed's default, used by tests of their own: stay off it.
+    broker, results = (f"redis://127.0.0.1:{bed.state['redis']['port']}/{n}" for n in (1, 2))
+    for url in (broker, results):
+        client = redis.Redis.from_url(url)
+        client.flushdb()
+        client.close()
+    return dict(DATABASE_URL=database_url, BROKER_URL=broker, RESULT_BACKEND=results)
 
 
 @pytest.fixture(scope="session")
-def bed(environment) -> TestBed:
-    return environment[1]
+def berth_app(request, bed, integration_root) -> Berth:
+    """A running Berth in one environment (the test's parameter), guarding the primary registry."""
+    environment = ENVIRONMENTS[request.param]
+    folder = integration_root / environment.name
+    berth = Berth(folder / "instance", folder / "logs", admin_password=ADMIN_PASSWORD,
+                  settings=SETTINGS | _environment_settings(environment, bed))
+    try:
+        berth.prepare()
+        _send_tasks_to(berth)
+        berth.guard_registry(bed)
+        berth.start(workers=environment.workers)
+        yield berth
+    finally:
+        try:
+            berth.stop_all()
+            berth.remove_containers(bed)  # the next environment starts on empty engines
+        finally:
+            berth.release_registry(bed)
+            db.session.remove()
+
+
+def _send_tasks_to(berth: Berth) -> None:
+    """Point this process's Celery app (what tests enqueue) at `berth`'s broker and results.
+
+    Celery keeps the connection pool, producer pool and result backend it made first for the
+    life of the app, whatever the configuration says later: without dropping them, the second
+    environment's tasks would go to the first one's broker. (Only dropped, not closed: kombu
+    shares one pool per broker URL process-wide, and hands the same one out again.)"""
+    configure_celery(berth.config)
+    # What Celery itself does after a fork (Celery._after_fork), and the same for the result
+    # backend, cached per app (thread-safe backends) or per thread. This belongs in
+    # berth.celery_app.configure_celery; until it is there, here.
+    celery._pool = None
+    celery.amqp._producer_pool = None
+    celery._backend_cache = None
+    celery._local.__dict__.pop("backend", None)
 
 
 @pytest.fixture(scope="session")
@@ -183,15 +170,15 @@ def registry_host(bed) -> str:
 
 
 @pytest.fixture(scope="session")
-def fleet(environment) -> dict[str, int]:
-    """The test bed's engines registered once as hosts (one record per engine), by name."""
+def fleet(berth_app, bed) -> dict[str, int]:
+    """The test bed's engines registered once as hosts in the running Berth's database (one
+    record per engine), by name."""
     from berth.hosts import services
 
-    berth, testbed = environment
-    db.configure(berth.config.database_url)
+    db.configure(berth_app.config.database_url)
     ids = {}
     with db.unit_of_work():
-        for engine in testbed.state["engines"]:
+        for engine in bed.state["engines"]:
             host = services.add_host(f"bed-{engine['name']}", engine["url"], cluster="testbed",
                                      pool="p1", labels={"engine": engine["name"]},
                                      port_range=tuple(engine["port_range"]))

@@ -2,7 +2,7 @@
 and sees the new instances appear through the page's htmx live update (no reload).
 
 It lives in tests/integration (not tests/browser) so that it shares that directory's
-session fixtures: a second conftest importing them would define a second `environment`
+session fixtures: a second conftest importing them would define a second `bed`
 and start a second test bed in a run of both directories.
 
 Chromium and its WebDriver are Debian's (scripts/install-system-deps.sh --browser); nothing
@@ -32,7 +32,8 @@ CHROMIUM_FLAGS = (
 )
 SCALED_TO = 3
 
-pytestmark = pytest.mark.browser
+# The page is under test, not the database or broker behind it: one environment is enough.
+pytestmark = [pytest.mark.browser, pytest.mark.berth_environments("embedded")]
 
 
 def _missing_browser() -> list[str]:

@@ -11,6 +11,8 @@ import requests
 
 from tests.support import wait_for
 
+# The registry guarded by one Berth is the subject here, not where Berth keeps its data.
+pytestmark = pytest.mark.berth_environments("embedded")
 PASSWORD = "integration-pass"
 
 

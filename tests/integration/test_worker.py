@@ -8,6 +8,9 @@ from berth.hosts.tasks import probe_host
 from berth.models import Host
 from tests.support import wait_for
 
+# Each test picks its broker itself: the embedded one of the embedded Berth, or Redis.
+pytestmark = pytest.mark.berth_environments("embedded")
+
 
 def _forget_probes(host_id: int) -> None:
     """Back to 'never probed', so the test sees its own task's effect."""
