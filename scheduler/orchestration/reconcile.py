@@ -5,6 +5,8 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from scheduler.orchestration.containers import slot_name
+
 HostId = int | str
 STATES = ("created", "running", "exited", "dead", "missing")
 HEALTHS = (None, "starting", "healthy", "unhealthy")
@@ -16,8 +18,8 @@ _CREATE_FIRST = frozenset({HOST_DOWN, HOST_DRAINING})
 
 
 def container_name(service: str, revision: str, slot: int) -> str:
-    """The one name a service's container for `slot` at `revision` has; how restarts find it again."""
-    return f"{service}-{revision}-{slot}"
+    """The one name a service's container for `slot` at `revision` has."""
+    return slot_name(service, revision, slot)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class ObservedContainer:
     health: str | None = None
     managed: bool = True
     known: bool = True
+    container_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
@@ -107,6 +110,15 @@ class Replace:
 
 
 @dataclass(frozen=True)
+class Start:
+    """Start container `name` on `host_id`: it is this slot's and was created but never
+    started (a pass died between create and start)."""
+
+    name: str
+    host_id: HostId
+
+
+@dataclass(frozen=True)
 class Adopt:
     """Record container `name` on `host_id` in the database as it is; it is ours and fine, so never restart it."""
 
@@ -114,7 +126,7 @@ class Adopt:
     host_id: HostId
 
 
-Action = Create | Remove | Replace | Adopt
+Action = Create | Remove | Replace | Start | Adopt
 
 
 @dataclass(frozen=True)
@@ -176,7 +188,7 @@ def reconcile(desired: Iterable[DesiredService], observed: Iterable[ObservedCont
             return HOST_DRAINING  # last: a real failure is the better reason to give
         return None  # created, running, or still starting: leave it be
 
-    steps: list[tuple[tuple[str, str, int], Create | Replace]] = []
+    steps: list[tuple[tuple[str, str, int], Create | Replace | Start]] = []
     for (service, revision), replicas in wanted.items():
         for slot in range(replicas):
             key = (service, revision, slot)
@@ -195,8 +207,11 @@ def reconcile(desired: Iterable[DesiredService], observed: Iterable[ObservedCont
                 reason = f"name is not {name}"
             if reason is not None:
                 steps.append((key, Replace(keeper.name, slot, reason, service, revision, keeper.host_id)))
-            elif not keeper.known:
+                continue
+            if not keeper.known:
                 adopts.append(Adopt(keeper.name, keeper.host_id))
+            if keeper.state == "created":
+                steps.append((key, Start(keeper.name, keeper.host_id)))
 
     steps.sort(key=lambda step: step[0])
     actions: list[Action] = sorted(adopts, key=lambda a: (a.name, str(a.host_id)))

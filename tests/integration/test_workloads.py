@@ -3,8 +3,6 @@ mid-deploy. Services answer HTTP with busybox httpd on ports Berth allocates (ho
 127.0.0.1 only)."""
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 import docker
@@ -13,49 +11,10 @@ import requests
 
 from berth.engine import LABEL_APPLICATION, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_SERVICE
 from tests import nginx_runner
+from tests.integration.apps import (
+    all_healthy, app_state, containers, http_service, port_of, tear_down,
+)
 from tests.support import wait_for
-
-
-def http_service(name, image, replicas, depends_on=None):
-    return {
-        "name": name, "image": image, "replicas": replicas, "port": True, "cpus": 0.1,
-        "memory": 32 * 2**20, "depends_on": depends_on or {},
-        "command": ["sh", "-c", "mkdir -p /www && echo " + name + " > /www/index.html"
-                    " && exec httpd -f -p 127.0.0.1:$PORT -h /www"],
-        "healthcheck": {"test": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:$PORT/"],
-                        "interval_s": 0.5, "retries": 2},
-    }
-
-
-def app_state(berth_app, name):
-    response = berth_app.api("GET", f"/api/v1/applications/{name}")
-    assert response.status_code == 200, response.text
-    return {s["name"]: s for s in response.json()["services"]}
-
-
-def all_healthy(berth_app, name, expect):
-    services = app_state(berth_app, name)
-    return all(services[s]["status"] == "healthy" and
-               sum(i["state"] == "running" for i in services[s]["instances"]) == n
-               for s, n in expect.items()) and services
-
-
-def containers(bed, app, service=None, status="running"):
-    found = []
-    for engine in bed.state["engines"]:
-        try:
-            client = bed.docker_client(engine["name"])
-        except Exception:  # a stopped engine holds nothing that runs
-            continue
-        labels = [f"{LABEL_APPLICATION}={app}"] + ([f"{LABEL_SERVICE}={service}"] if service else [])
-        try:
-            found += [(engine["name"], c) for c in client.containers.list(
-                all=True, filters={"label": labels}) if c.status == status]
-        except Exception:
-            pass
-        finally:
-            client.close()
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -112,12 +71,7 @@ def test_blocking_query_returns_when_endpoints_change(berth_app, bed, shop):
     victim.kill()
     changed = berth_app.api("GET", path, params={"index": before["index"], "wait": 30}).json()
     assert changed["index"] > before["index"]
-    assert f"127.0.0.1:{_port(victim)}" not in changed["endpoints"]
-
-
-def _port(container) -> str:
-    env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
-    return env["PORT"]
+    assert f"127.0.0.1:{port_of(victim)}" not in changed["endpoints"]
 
 
 def test_a_killed_container_is_replaced(berth_app, bed, shop):
@@ -146,11 +100,8 @@ def test_worker_killed_mid_deploy_ends_with_exactly_the_desired_count(berth_app,
     assert berth_app.api("PATCH", "/api/v1/applications/shop/services/web",
                          json={"replicas": 6}).status_code == 200
     wait_for(lambda: len(containers(bed, "shop", "web")) > 2, 60, "the scale-up to begin")
-    worker = berth_app.processes["worker"]
-    os.killpg(worker.pid, signal.SIGKILL)
-    worker.wait()
-    berth_app.processes.pop("worker")
-    berth_app.start_worker()
+    # Every worker, so that whichever runs the pass dies mid-deploy.
+    berth_app.start_workers(berth_app.kill_workers())
     wait_for(lambda: all_healthy(berth_app, "shop", {"web": 6}) and
              len(containers(bed, "shop", "web")) == 6, 120, "exactly six web containers")
     names = [c.name for _, c in containers(bed, "shop", "web")]
@@ -188,7 +139,7 @@ def test_a_dependency_that_never_gets_healthy_fails_its_dependents_visibly(berth
     api = wait_for(lambda: api_when("failed"), 90, "api to give up on db")
     assert api["status_detail"] == "gave up after 30 s waiting for db (healthy)"
     assert containers(bed, "sick", "api", status="running") == []
-    _tear_down(berth_app, "sick")
+    tear_down(berth_app, "sick")
 
 
 def test_the_autoscaler_adds_replicas_to_a_busy_service(berth_app, bed, fleet):
@@ -207,7 +158,7 @@ def test_the_autoscaler_adds_replicas_to_a_busy_service(berth_app, bed, fleet):
     assert scaled and "of limit > target 50%" in scaled[-1]["message"], scaled
     wait_for(lambda: "already at maximum 3" in (berth_app.api("GET", path).json()["last_decision"]
                                                  or ""), 30, "the next decision to hold at 3")
-    _tear_down(berth_app, "hot")
+    tear_down(berth_app, "hot")
 
 
 def test_orphans_of_this_installation_are_swept_and_nothing_else(berth_app, bed, fleet):
@@ -223,8 +174,10 @@ def test_orphans_of_this_installation_are_swept_and_nothing_else(berth_app, bed,
                  "the orphan to be swept")
         foreign.reload()
         assert foreign.status == "running"  # no installation label: not Berth's to sweep
-        events = berth_app.api("GET", "/api/v1/audit", params={"kind": "instance.orphan"}).json()
-        assert any("ghost-s-1-0" in e["message"] for e in events)
+        def swept_event():  # recorded after the removal, in its own step
+            events = berth_app.api("GET", "/api/v1/audit", params={"kind": "instance.orphan"}).json()
+            return any("ghost-s-1-0" in e["message"] for e in events)
+        wait_for(swept_event, 30, "the sweep's event")
     finally:
         for name in ("ghost-s-1-0", "ghost-foreign"):
             try:
@@ -234,16 +187,9 @@ def test_orphans_of_this_installation_are_swept_and_nothing_else(berth_app, bed,
         client.close()
 
 
-def _tear_down(berth_app, name):
-    response = berth_app.api("DELETE", f"/api/v1/applications/{name}")
-    assert response.status_code == 202 and response.json()["deleting_since"]
-    wait_for(lambda: berth_app.api("GET", f"/api/v1/applications/{name}").status_code == 404,
-             120, f"application {name} to be torn down")
-
-
 def test_teardown_stops_dependents_first_and_leaves_nothing(berth_app, bed, shop):
     since = time.time()
-    _tear_down(berth_app, "shop")
+    tear_down(berth_app, "shop")
     until = time.time() + 1
     assert containers(bed, "shop", status="running") == []
     assert containers(bed, "shop", status="exited") == []

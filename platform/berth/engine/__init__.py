@@ -8,18 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-# Every container Berth creates carries these labels; the reconciler never touches others.
-LABEL_MANAGED = "io.berth.managed"
-LABEL_APPLICATION = "io.berth.application"
-LABEL_SERVICE = "io.berth.service"
-LABEL_SLOT = "io.berth.slot"
-LABEL_REVISION = "io.berth.revision"
-# Which Berth created it (see Config.installation_id): only its own orphans are swept.
-LABEL_INSTALLATION = "io.berth.installation"
+from scheduler.orchestration.containers import (  # noqa: F401  (re-exported)
+    LABEL_APPLICATION, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_PORT, LABEL_REVISION, LABEL_SERVICE,
+    LABEL_SLOT, ContainerSpec,
+)
 
 
 class EngineError(Exception):
     """The engine could not be reached or refused the request; the message says which."""
+
+
+class NameInUse(EngineError):
+    """A container of that name already exists on the engine (whose it is, its labels say)."""
 
 
 @dataclass(frozen=True)
@@ -44,20 +44,6 @@ class EngineInfo:
     engine_version: str
     os: str
     images: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    name: str
-    image: str
-    labels: dict[str, str]
-    command: list[str] | None = None
-    environment: dict[str, str] = field(default_factory=dict)
-    cpus: float | None = None
-    memory: int | None = None
-    network_mode: str = "none"  # "none", "host" or "bridge"
-    ports: dict[int, int] = field(default_factory=dict)  # container port -> host port (bridge)
-    healthcheck: dict | None = None  # {"test": [...], "interval_s": 1, "retries": 3, ...}
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import replace
 
-from berth.engine import ContainerSpec, ContainerState, CpuSample, EngineError, EngineInfo
+from berth.engine import ContainerSpec, ContainerState, CpuSample, EngineError, EngineInfo, NameInUse
 
 
 class FakeEngine:
@@ -16,6 +17,7 @@ class FakeEngine:
         self.calls: list[tuple[str, str]] = []
         self.cpu: dict[str, float] = {}  # container name -> CPU% it reports
         self._ids = itertools.count(1)
+        self._lock = threading.RLock()  # passes call one engine from many threads
 
     def _check_alive(self, what: str) -> None:
         self.calls.append((what.split()[0], what))
@@ -23,7 +25,7 @@ class FakeEngine:
             raise EngineError(f"{what} on fake engine failed: connection refused")
 
     def _find(self, name_or_id: str) -> ContainerState | None:
-        for state in self.containers.values():
+        for state in list(self.containers.values()):
             if name_or_id in (state.id, state.name):
                 return state
         return None
@@ -51,18 +53,20 @@ class FakeEngine:
         self._check_alive(f"create {spec.name}")
         if spec.image not in self.images:
             raise EngineError(f"image {spec.image} is not on the fake engine")
-        if self._find(spec.name) is not None:
-            raise EngineError(f"create {spec.name} failed: Conflict, the name is in use")
-        state = ContainerState(id=f"fake{next(self._ids):060d}", name=spec.name, image=spec.image,
-                               labels=dict(spec.labels), status="created")
-        self.containers[state.id] = state
+        with self._lock:
+            if self._find(spec.name) is not None:
+                raise NameInUse(f"create {spec.name} failed: Conflict, the name is in use")
+            state = ContainerState(id=f"fake{next(self._ids):060d}", name=spec.name,
+                                   image=spec.image, labels=dict(spec.labels), status="created")
+            self.containers[state.id] = state
         return state
 
     def _set(self, name_or_id: str, **changes) -> None:
-        state = self._find(name_or_id)
-        if state is None:
-            raise EngineError(f"no such container: {name_or_id}")
-        self.containers[state.id] = replace(state, **changes)
+        with self._lock:
+            state = self._find(name_or_id)
+            if state is None:
+                raise EngineError(f"no such container: {name_or_id}")
+            self.containers[state.id] = replace(state, **changes)
 
     def start(self, name_or_id: str) -> None:
         self._check_alive(f"start {name_or_id}")
@@ -74,9 +78,10 @@ class FakeEngine:
 
     def remove(self, name_or_id: str, force: bool = True) -> None:
         self._check_alive(f"remove {name_or_id}")
-        state = self._find(name_or_id)
-        if state is not None:
-            del self.containers[state.id]
+        with self._lock:
+            state = self._find(name_or_id)
+            if state is not None:
+                del self.containers[state.id]
 
     def pull(self, image: str, username=None, password=None) -> None:
         self._check_alive(f"pull {image}")

@@ -1,7 +1,7 @@
 """The I/O side of placement: the inventory as plain snapshots for the pure engine.
 
-scheduler.placement decides; this module only reads the database into HostSnapshots and
-turns a service's definition into a PlacementRequest.
+scheduler.placement decides; this module only reads the database into HostSnapshots
+(service counts keyed as scheduler.orchestration.capacity.request_for names services).
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from sqlalchemy import select
 from berth import db
 from berth.hosts.liveness import is_alive
 from berth.hosts.overview import NOT_PLACED, placed, stale_after
-from berth.models import Cluster, ContainerInstance, Host, Pool, Service
+from berth.models import Application, Cluster, ContainerInstance, Host, Pool, Service
+from scheduler.orchestration.containers import service_key
 from scheduler.placement import Decision, HostSnapshot, Placer, PlacementRequest
 
 
@@ -23,14 +24,16 @@ def host_snapshots(now: datetime, probe_interval_s: float) -> list[HostSnapshot]
     usage = placed()
     ports: dict[int, set[int]] = defaultdict(set)
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    live = (select(ContainerInstance.host_id, ContainerInstance.host_port, Service.name)
+    live = (select(ContainerInstance.host_id, ContainerInstance.host_port, Application.name,
+                   Service.name)
             .join(Service, Service.id == ContainerInstance.service_id)
+            .join(Application, Application.id == Service.application_id)
             .where(ContainerInstance.host_id.is_not(None),
                    ContainerInstance.state.not_in(NOT_PLACED)))
-    for host_id, port, service in db.session.execute(live):
+    for host_id, port, application, service in db.session.execute(live):
         if port:
             ports[host_id].add(port)
-        counts[host_id][service] += 1
+        counts[host_id][service_key(application, service)] += 1
     rows = db.session.execute(select(Host, Pool.name, Cluster.name)
                               .join(Pool, Pool.id == Host.pool_id)
                               .join(Cluster, Cluster.id == Pool.cluster_id))
@@ -51,14 +54,6 @@ def host_snapshots(now: datetime, probe_interval_s: float) -> list[HostSnapshot]
             service_counts=dict(counts.get(host.id, {})),
         ))
     return snapshots
-
-
-def request_for(service: Service, *, cluster: str | None = None, pool: str | None = None,
-                max_per_host: int | None = None, max_per_idc: int | None = None) -> PlacementRequest:
-    return PlacementRequest(
-        service=service.name, cpus=service.cpus, memory=service.memory, cluster=cluster,
-        pool=pool, constraints=tuple(service.constraints or ()), image=service.image,
-        strategy=service.strategy, max_per_host=max_per_host, max_per_idc=max_per_idc)
 
 
 def place_replicas(request: PlacementRequest, count: int, *, now: datetime,

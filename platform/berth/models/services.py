@@ -18,6 +18,8 @@ class Application(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # A reconcile pass holds this lease so two passes never act on one application at once.
     reconcile_lease_until: Mapped[datetime | None]
+    # Who holds it (a random token per pass): only the holder renews or releases it.
+    reconcile_lease_owner: Mapped[str | None] = mapped_column(String(36))
     # When an operator last deployed or scaled: a dependency wait is timed from then at most.
     deploy_started_at: Mapped[datetime | None]
     # Set by a delete: passes then tear the services down, dependents first, and drop the row.
@@ -92,6 +94,14 @@ class ContainerInstance(Base):
     state: Mapped[str] = mapped_column(String(32), default="pending")
     health: Mapped[str | None] = mapped_column(String(32))
     cpu_percent: Mapped[float | None]
+    # The last one-shot stats sample (berth.workloads.metrics): the next round's CPU% is the
+    # delta from it, valid only for the same container.
+    cpu_sample_container_id: Mapped[str | None] = mapped_column(String(64))
+    cpu_sample_usage_ns: Mapped[int | None] = mapped_column(BigInteger)
+    cpu_sample_system_ns: Mapped[int | None] = mapped_column(BigInteger)
+    # Crash restarts in a row of this slot, and until when the next one waits (back-off).
+    restarts: Mapped[int] = mapped_column(default=0, server_default="0")
+    backoff_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

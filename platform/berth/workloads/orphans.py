@@ -10,12 +10,11 @@ from collections.abc import Iterable
 from sqlalchemy import select
 
 from berth import audit, db
-from berth.clock import utcnow
 from berth.config import Config
-from berth.engine import LABEL_APPLICATION, LABEL_INSTALLATION, LABEL_MANAGED, EngineError
+from berth.engine import LABEL_APPLICATION, LABEL_INSTALLATION, EngineError
 from berth.hosts.services import Connect, default_connect
 from berth.models import Application
-from berth.workloads.observe import list_labelled, read_hosts
+from berth.workloads.observe import HostView, Seen
 
 
 def orphaned(labelled: Iterable[tuple[str, str]], applications: set[str]) -> list[str]:
@@ -23,21 +22,21 @@ def orphaned(labelled: Iterable[tuple[str, str]], applications: set[str]) -> lis
     return sorted(name for name, application in labelled if application not in applications)
 
 
-def sweep_orphans(config: Config, *, connect: Connect = default_connect) -> int:
-    """Remove this installation's containers whose application is gone; returns how many.
-
-    The engines are listed before the applications are read: a container listed for an
-    application that exists by then is kept, so one being deployed right now never goes."""
-    hosts = {view.id: view for view in read_hosts(config, utcnow())}
-    db.session.commit()  # nothing held while the engines answer
-    seen, _unreadable = list_labelled(  # an unreadable host waits for the next sweep
-        {LABEL_MANAGED: "1", LABEL_INSTALLATION: config.installation_id}, list(hosts.values()), connect)
+def sweep_orphans(config: Config, seen: list[Seen], hosts: dict[int, HostView], *,
+                  connect: Connect = default_connect) -> int:
+    """Remove, of the containers a round listed, this installation's whose application is
+    gone; returns how many. The applications are read after the engines were listed, so a
+    container listed for an application that exists by then is kept: one being deployed
+    right now never goes."""
+    ours = [item for item in seen
+            if item.container.labels.get(LABEL_INSTALLATION) == config.installation_id]
     applications = set(db.session.scalars(select(Application.name)))
-    gone = set(orphaned([(item.container.name, item.container.labels.get(LABEL_APPLICATION, ""))
-                         for item in seen], applications))
-    removed = 0
-    for item in seen:
-        if item.container.name not in gone:
+    db.session.commit()  # nothing held while the engines answer
+    gone = set(orphaned([(item.container.id, item.container.labels.get(LABEL_APPLICATION, ""))
+                         for item in ours], applications))
+    removed = []
+    for item in ours:
+        if item.container.id not in gone:
             continue
         host = hosts[item.host_id]
         engine = connect(host.endpoint)
@@ -47,7 +46,9 @@ def sweep_orphans(config: Config, *, connect: Connect = default_connect) -> int:
             continue  # the next sweep tries again
         finally:
             engine.close()
-        removed += 1
-        audit.record("instance.orphan", f"removed {item.container.name} from {host.name}: its "
-                     f"application no longer exists", subject_type="host", subject=host.name)
-    return removed
+        removed.append((item.container.name, host.name))
+    for name, host in removed:
+        audit.record("instance.orphan", f"removed {name} from {host}: its application no "
+                     f"longer exists", subject_type="host", subject=host)
+    db.session.commit()
+    return len(removed)

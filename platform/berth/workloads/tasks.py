@@ -1,23 +1,20 @@
 """Celery tasks of workloads: ids in, one reconcile pass each, safe to run twice."""
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from berth import db
-from berth.celery_app import celery, enqueue, settings
+from berth.celery_app import RETRY, celery, enqueue, limits, settings
 from berth.clock import utcnow
 from berth.models import Application
 from berth.workloads.autoscaling import autoscale_all
 from berth.workloads.metrics import collect_cpu
-from berth.workloads.orphans import sweep_orphans
-from berth.workloads.reconcile import reconcile_application
+from berth.workloads.round import reconcile_application, run_round
 
 # How long a deploy keeps re-checking on its own before leaving it to the periodic reconcile.
 DEPLOY_DEADLINE = timedelta(minutes=10)
 RECHECK_S = 1.0
 
 
-@celery.task(name="berth.workloads.tasks.deploy_application")
+@celery.task(name="berth.workloads.tasks.deploy_application", **limits("deploy"), **RETRY)
 def deploy_application(app_id: int) -> dict:
     """One pass, then again shortly while something is still starting, waiting or stopping
     (a teardown runs through here too); it stops once settled, or gone."""
@@ -35,31 +32,24 @@ def deploy_application(app_id: int) -> dict:
             "problems": result.problems}
 
 
-@celery.task(name="berth.workloads.tasks.reconcile_all")
+@celery.task(name="berth.workloads.tasks.reconcile_all", single_flight=True, **limits("reconcile"))
 def reconcile_all() -> dict:
     """The level-triggered safety net: every application, every period, whatever was lost."""
-    ids = list(db.session.scalars(select(Application.id)))
-    db.session.commit()
-    done = {}
-    for app_id in ids:
-        result = reconcile_application(app_id, settings())
-        db.session.commit()
-        done[app_id] = None if result is None else result.converged
-    orphans = sweep_orphans(settings())
-    return {"applications": len(ids), "converged": sum(bool(v) for v in done.values()),
-            "orphans_removed": orphans}
+    return run_round(settings())
 
 
-@celery.task(name="berth.workloads.tasks.collect_container_cpu")
+@celery.task(name="berth.workloads.tasks.collect_container_cpu", single_flight=True,
+             **limits("metrics"))
 def collect_container_cpu() -> dict:
     """Fresh CPU on every running instance, then the autoscaler decides on it."""
-    sampled = collect_cpu()
+    sampled = collect_cpu(settings())
     enqueue(autoscale_services)
     return {"sampled": sampled}
 
 
-@celery.task(name="berth.workloads.tasks.autoscale_services")
+@celery.task(name="berth.workloads.tasks.autoscale_services", **limits("autoscale"), **RETRY)
 def autoscale_services() -> dict:
-    """Safe twice in a row: a second scale-up waits out the cooldown, a second scale-down
-    is held by the first one's recommendation."""
+    """Safe twice in a row: a scale-up waits for the replicas it asked for to be ready (and
+    for its cooldown) before asking for more; a second scale-down counts the instances still
+    running, so it asks for the same count again."""
     return autoscale_all()

@@ -6,7 +6,7 @@ from berth import db
 from berth.engine import LABEL_SERVICE
 from berth.engine.fake import FakeEngine
 from berth.workloads import definitions
-from berth.workloads.reconcile import reconcile_application
+from berth.workloads.round import reconcile_application
 
 IMAGE = "127.0.0.1:5000/library/busybox:1"
 
@@ -26,8 +26,10 @@ class RecordingEngine(FakeEngine):
         self.removals = removals
 
     def remove(self, name_or_id: str, force: bool = True) -> None:
+        state = self._find(name_or_id)
         super().remove(name_or_id, force)
-        self.removals.append(name_or_id)
+        if state is not None:
+            self.removals.append(state.name)
 
 
 def deploy(raw, config, connect, passes=1):

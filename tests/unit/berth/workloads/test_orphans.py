@@ -4,13 +4,14 @@ from sqlalchemy import delete
 from berth import audit, db
 from berth.engine import LABEL_APPLICATION, LABEL_INSTALLATION, LABEL_MANAGED, ContainerSpec
 from berth.models import Application, ContainerInstance, Service
-from berth.workloads.orphans import orphaned, sweep_orphans
+from berth.workloads.orphans import orphaned
+from berth.workloads.round import run_round
 from tests.unit.berth.workloads.fake_fleet import IMAGE, deploy, running
 
 
 def test_orphaned_names_the_containers_of_unknown_applications():
-    assert orphaned([("a-s-1-0", "a"), ("b-s-1-0", "b"), ("c-s-1-0", "")], {"a"}) == [
-        "b-s-1-0", "c-s-1-0"]
+    assert orphaned([("a_s_1_0", "a"), ("b_s_1_0", "b"), ("c_s_1_0", "")], {"a"}) == [
+        "b_s_1_0", "c_s_1_0"]
 
 
 def start(engine, name, labels):
@@ -35,8 +36,7 @@ def test_the_sweep_removes_only_its_own_orphans(fleet, config):
                                     LABEL_APPLICATION: "gone"})
     start(engine, "hand-made", {LABEL_APPLICATION: "gone"})
 
-    assert sweep_orphans(config, connect=connect) == 2
-    db.session.commit()
-    assert running(engines) == ["hand-made", "kept-s-1-0", "kept-s-1-1", "other-berth-1"]
+    assert run_round(config, connect=connect)["orphans_removed"] == 2
+    assert running(engines) == ["hand-made", "kept_s_1_0", "kept_s_1_1", "other-berth-1"]
     assert len(audit.query(kind="instance.orphan")) == 2
-    assert sweep_orphans(config, connect=connect) == 0  # twice is safe
+    assert run_round(config, connect=connect)["orphans_removed"] == 0  # twice is safe

@@ -11,7 +11,7 @@ from berth.errors import Conflict
 from berth.models import Application, ContainerInstance, Host, Service
 from berth.workloads import definitions
 from berth.workloads import services as workloads
-from berth.workloads.reconcile import PassResult, reconcile_application
+from berth.workloads.round import PassResult, reconcile_application
 from tests.unit.berth.workloads.fake_fleet import IMAGE, THREE_TIER, deploy, running
 
 
@@ -40,7 +40,7 @@ def test_teardown_removes_dependents_first_then_the_application(fleet, config, r
     result = reconcile_application(app_id, config, connect=connect)
     db.session.commit()
     assert result.deleted and running(engines) == []
-    services = [name.split("-")[1] for name in removals]
+    services = [name.split("_")[1] for name in removals]
     assert services == ["web", "web", "api", "api", "db"]  # web needs api needs db
     assert db.session.get(Application, app_id) is None
     assert db.session.query(ContainerInstance).count() == 0
@@ -51,7 +51,7 @@ def test_teardown_removes_dependents_first_then_the_application(fleet, config, r
 def test_a_down_host_holds_the_teardown_until_it_returns(fleet, config, removals, no_enqueue):
     engines, connect = fleet
     app_id = deployed_shop(config, connect)
-    db_host = next(url for url, e in engines.items() if "shop-db-1-0" in running({url: e}))
+    db_host = next(url for url, e in engines.items() if "shop_db_1_0" in running({url: e}))
     other = next(url for url in engines if url != db_host)
     host = db.session.query(Host).filter_by(endpoint=db_host).one()
     host.liveness, down_name = "down", host.name
@@ -76,7 +76,7 @@ def test_a_down_host_holds_the_teardown_until_it_returns(fleet, config, removals
     db.session.commit()
     assert reconcile_application(app_id, config, connect=connect).deleted
     db.session.commit()
-    assert running(engines) == [] and removals[-1] == "shop-db-1-0"
+    assert running(engines) == [] and removals[-1] == "shop_db_1_0"
 
 
 def test_a_deleting_application_refuses_scaling_and_its_name(fleet, config, no_enqueue):
@@ -126,7 +126,7 @@ def test_a_dependency_wait_fails_at_its_deadline_and_dependents_fail_with_it(fle
     for _ in range(3):
         reconcile_application(app.id, config, connect=connect)
         db.session.commit()
-    assert running(engines) == ["stuck-api-1-0", "stuck-db-1-0", "stuck-web-1-0"]
+    assert running(engines) == ["stuck_api_1_0", "stuck_db_1_0", "stuck_web_1_0"]
     assert {s.status for s in db.session.get(Application, app.id).services} == {"healthy"}
 
 

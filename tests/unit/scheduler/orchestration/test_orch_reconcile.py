@@ -6,7 +6,8 @@ import dataclasses
 import pytest
 
 from scheduler.orchestration.reconcile import (
-    Adopt, Create, DesiredService, ObservedContainer, Plan, Remove, Replace, container_name, reconcile,
+    Adopt, Create, DesiredService, ObservedContainer, Plan, Remove, Replace, Start, container_name,
+    reconcile,
 )
 
 API = DesiredService("api", "r2", 3)
@@ -24,7 +25,7 @@ def healthy_set(service: str = "api", revision: str = "r2", count: int = 3) -> l
 
 
 def test_container_name():
-    assert container_name("api", "r2", 0) == "api-r2-0"
+    assert container_name("api", "r2", 0) == "api_r2_0"
 
 
 @pytest.mark.parametrize(("desired", "observed", "actions"), [
@@ -34,16 +35,16 @@ def test_container_name():
     ([API], [], [Create("api", "r2", 0), Create("api", "r2", 1), Create("api", "r2", 2)]),
     ([API], [c(0), c(2)], [Create("api", "r2", 1)]),
     # too many: the high slots go
-    ([DesiredService("api", "r2", 1)], healthy_set(), [Remove("api-r2-1", "extra: slot 1 of 1 replicas", 1),
-                                                       Remove("api-r2-2", "extra: slot 2 of 1 replicas", 1)]),
+    ([DesiredService("api", "r2", 1)], healthy_set(), [Remove("api_r2_1", "extra: slot 1 of 1 replicas", 1),
+                                                       Remove("api_r2_2", "extra: slot 2 of 1 replicas", 1)]),
     # zero replicas removes the service's containers
-    ([DesiredService("api", "r2", 0)], [c(0)], [Remove("api-r2-0", "extra: slot 0 of 0 replicas", 1)]),
+    ([DesiredService("api", "r2", 0)], [c(0)], [Remove("api_r2_0", "extra: slot 0 of 0 replicas", 1)]),
     # old revision: new ones are created before the old ones are removed
     ([DesiredService("api", "r2", 1)], [c(0, "r1")],
-     [Create("api", "r2", 0), Remove("api-r1-0", "old revision r1", 1)]),
+     [Create("api", "r2", 0), Remove("api_r1_0", "old revision r1", 1)]),
     # a rollout step lists both revisions; each converges to its own count
     ([DesiredService("api", "r1", 1), DesiredService("api", "r2", 2)], [c(0, "r1"), c(1, "r1")],
-     [Create("api", "r2", 0), Create("api", "r2", 1), Remove("api-r1-1", "extra: slot 1 of 1 replicas", 1)]),
+     [Create("api", "r2", 0), Create("api", "r2", 1), Remove("api_r1_1", "extra: slot 1 of 1 replicas", 1)]),
     # services outside the pass are left alone, even with no desired entry
     ([API], healthy_set() + [c(0, service="web")], []),
 ])
@@ -62,7 +63,7 @@ def test_diff(desired, observed, actions):
     (c(1, host=7, state="exited"), (), {7}, "exited"),
     (c(1, host=7, health="unhealthy"), {7}, {7}, "host down"),
     # misnamed (e.g. renamed by hand): replaced so the slot gets its deterministic name back
-    (c(1, name="api-old"), (), (), "name is not api-r2-1"),
+    (c(1, name="api-old"), (), (), "name is not api_r2_1"),
 ])
 def test_replacements(container, down, draining, reason):
     plan = reconcile([API], [c(0), container, c(2)], down, draining)
@@ -75,17 +76,22 @@ def test_replacements(container, down, draining, reason):
     ("host down", False), ("host draining", False),
 ])
 def test_replace_order(reason, remove_first):
-    assert Replace("api-r2-0", 0, reason, "api", "r2", 1).remove_first is remove_first
+    assert Replace("api_r2_0", 0, reason, "api", "r2", 1).remove_first is remove_first
 
 
 @pytest.mark.parametrize("container", [
     c(1, health="starting"),
-    c(1, state="created", health="starting"),
-    c(1, state="created", health=None),
     c(1, health=None),  # no healthcheck: running is as good as it gets
 ])
 def test_left_alone(container):
     assert reconcile([API], [c(0), container, c(2)]).empty
+
+
+@pytest.mark.parametrize("health", ["starting", None])
+def test_a_container_created_but_never_started_is_started(health):
+    """A pass died between create and start: the container is this slot's, so start it."""
+    container = c(1, state="created", health=health)
+    assert reconcile([API], [c(0), container, c(2)]).actions == (Start(container.name, container.host_id),)
 
 
 @pytest.mark.parametrize("container", [
@@ -102,11 +108,11 @@ def test_unmanaged_containers_are_never_touched(container):
 
 
 @pytest.mark.parametrize(("container", "actions"), [
-    (c(1, known=False), [Adopt("api-r2-1", 1)]),
-    (c(1, known=False, health="starting"), [Adopt("api-r2-1", 1)]),
+    (c(1, known=False), [Adopt("api_r2_1", 1)]),
+    (c(1, known=False, health="starting"), [Adopt("api_r2_1", 1)]),
     # unknown but broken, extra or old: handled like any other, never adopted
-    (c(1, known=False, state="exited"), [Replace("api-r2-1", 1, "exited", "api", "r2", 1)]),
-    (c(1, "r1", known=False), [Create("api", "r2", 1), Remove("api-r1-1", "old revision r1", 1)]),
+    (c(1, known=False, state="exited"), [Replace("api_r2_1", 1, "exited", "api", "r2", 1)]),
+    (c(1, "r1", known=False), [Create("api", "r2", 1), Remove("api_r1_1", "old revision r1", 1)]),
 ])
 def test_adoption(container, actions):
     assert reconcile([API], [c(0), container, c(2)]).actions == tuple(actions)
@@ -114,11 +120,11 @@ def test_adoption(container, actions):
 
 @pytest.mark.parametrize(("pair", "removed"), [
     # a create-first replace cut short: the one on the draining host goes
-    ([c(1, host=7), c(1, host=8, health="starting")], ("api-r2-1", 7)),
+    ([c(1, host=7), c(1, host=8, health="starting")], ("api_r2_1", 7)),
     # otherwise the healthy one, then the known one, then the lowest host is kept
-    ([c(1, host=3, health="unhealthy"), c(1, host=8)], ("api-r2-1", 3)),
-    ([c(1, host=3, known=False), c(1, host=8)], ("api-r2-1", 3)),
-    ([c(1, host=8), c(1, host=3)], ("api-r2-1", 8)),
+    ([c(1, host=3, health="unhealthy"), c(1, host=8)], ("api_r2_1", 3)),
+    ([c(1, host=3, known=False), c(1, host=8)], ("api_r2_1", 3)),
+    ([c(1, host=8), c(1, host=3)], ("api_r2_1", 8)),
 ])
 def test_duplicates_in_a_slot(pair, removed):
     plan = reconcile([API], [c(0), *pair, c(2)], draining_hosts={7})
@@ -129,13 +135,13 @@ def test_replacement_budget_defers_in_service_and_slot_order():
     observed = [c(slot, service=service, host=7) for service in ("web", "api") for slot in range(3)]
     desired = [API, DesiredService("web", "r2", 3)]
     plan = reconcile(desired, observed, down_hosts={7}, max_replacements=2)
-    assert [(a.name, a.reason) for a in plan.actions] == [("api-r2-0", "host down"), ("api-r2-1", "host down")]
-    assert plan.deferred == ("api-r2-2", "web-r2-0", "web-r2-1", "web-r2-2")
+    assert [(a.name, a.reason) for a in plan.actions] == [("api_r2_0", "host down"), ("api_r2_1", "host down")]
+    assert plan.deferred == ("api_r2_2", "web_r2_0", "web_r2_1", "web_r2_2")
     assert not plan.empty
     # creates are not replacements and are never held back
     plan = reconcile([API], [c(0, host=7)], down_hosts={7}, max_replacements=0)
     assert plan.actions == (Create("api", "r2", 1), Create("api", "r2", 2))
-    assert plan.deferred == ("api-r2-0",)
+    assert plan.deferred == ("api_r2_0",)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
