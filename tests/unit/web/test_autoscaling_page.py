@@ -42,3 +42,10 @@ def test_a_viewer_sees_no_form_and_cannot_post(app, client, site):
     response = client.post(PAGE + "/autoscaling", data={"csrf_token": token, "min_replicas": "1",
                                                         "max_replicas": "2", "target_cpu_percent": "5"})
     assert response.status_code == 403 and policy(app) is None
+
+
+def test_the_page_says_who_owns_the_replica_count(client, site):
+    login(client, "admin", "admin-password")
+    page = " ".join(client.get(PAGE).text.split())
+    assert "While autoscaling is on, the autoscaler owns the replica count" in page
+    assert "turn autoscaling off or set minimum = maximum" in page

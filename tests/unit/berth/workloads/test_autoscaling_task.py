@@ -4,9 +4,10 @@ import pytest
 
 from berth import audit, db
 from berth.errors import InvalidInput
-from berth.models import Application
+from berth.models import Application, ContainerInstance
 from berth.workloads import autoscaling
 from berth.workloads import services as workloads
+from berth.workloads.round import reconcile_application
 from tests.unit.berth.workloads.fake_fleet import IMAGE, deploy
 
 
@@ -56,13 +57,49 @@ def test_idle_instances_are_scaled_down_to_the_minimum(web_service):
     assert web_service.replicas == 1
 
 
-def test_a_scale_up_cools_down_before_the_next(web_service):
-    autoscaling.set_policy(web_service, {"cooldown_s": 600}, actor="admin")
+def test_a_second_run_at_once_waits_for_the_replica_it_asked_for(web_service):
     set_cpu(web_service, 10.0)
     autoscaling.autoscale_all()
     decided = autoscaling.autoscale_all()  # a second run at once, as a retried task would
     db.session.commit()
+    assert web_service.replicas == 2
+    assert decided["site/web"].endswith("but waiting for 1 more to be ready: keeping 2")
+
+
+def test_a_scale_up_cools_down_before_the_next(web_service):
+    autoscaling.set_policy(web_service, {"cooldown_s": 600}, actor="admin")
+    set_cpu(web_service, 10.0)
+    autoscaling.autoscale_all()
+    db.session.commit()
+    started = web_service.instances[0]  # the second replica, as the deploy pass would start it
+    db.session.add(ContainerInstance(service=web_service, host_id=started.host_id, slot=1,
+                                     revision=started.revision, name=started.name + "-2",
+                                     state="running"))
+    set_cpu(web_service, 10.0)  # both ready, both still busy
+    decided = autoscaling.autoscale_all()
+    db.session.commit()
     assert web_service.replicas == 2 and "cooling down" in decided["site/web"]
+
+
+def test_an_unschedulable_service_asks_for_no_more_and_says_why(web_service):
+    set_cpu(web_service, 10.0)
+    web_service.status, web_service.status_detail = "unschedulable", "0 of 2 hosts fit: 2 lack 8 CPUs"
+    decided = autoscaling.autoscale_all()
+    db.session.commit()
+    assert web_service.replicas == 1
+    assert web_service.autoscaling.last_decision == decided["site/web"] == (
+        "CPU 100% of limit > target 50%, but it cannot be placed (0 of 2 hosts fit: 2 lack 8 CPUs):"
+        " not asking for more: keeping 1")
+
+
+def test_only_ready_instances_are_the_base(web_service):
+    """A manual scale to 4 with one instance running: the busy one asks for 2, not 8."""
+    autoscaling.set_policy(web_service, {"max_replicas": 10}, actor="admin")
+    workloads.scale(web_service, 4, actor="admin")
+    set_cpu(web_service, 10.0)
+    decided = autoscaling.autoscale_all()
+    assert web_service.replicas == 4
+    assert decided["site/web"].endswith("but waiting for 3 more to be ready: keeping 4")
 
 
 def test_without_readings_nothing_changes(web_service):
