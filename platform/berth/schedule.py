@@ -1,4 +1,9 @@
-"""The beat schedule, in one place: every periodic reconcile Berth runs."""
+"""The beat schedule, in one place: every periodic reconcile Berth runs.
+
+Each round's task is single-flight (berth.celery_app.UnitOfWorkTask): one that finds its
+previous run still going returns at once, so a slow round delays the next instead of piling
+rounds up; `expires` drops a round that waited its whole period in the queue.
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -81,6 +81,9 @@ def add_host(name: str, endpoint: str, *, cluster: str, pool: str, idc: str = "d
         tls_key=tls.key if tls else None,
     )
     _apply_info(host, info)
+    # The engine has just answered: that is a probe, so the host is up now. Waiting for beat's
+    # next probe (up to BERTH_PROBE_INTERVAL_S) held the first deploy on a new host for nothing.
+    host.liveness, host.consecutive_failures, host.last_heartbeat_at = "up", 0, utcnow()
     db.session.add(host)
     audit.record("host.add", f"added host {name} ({endpoint})", subject_type="host",
                  subject=name, actor=actor, cluster=cluster, pool=pool)

@@ -43,9 +43,11 @@ def test_admin_adds_a_host_with_hardware_from_the_engine(api, app):
     assert (host["cpus"], host["memory"], host["kernel"]) == (16.0, 32 * 2**30, "fake")
     assert (host["cluster"], host["pool"], host["idc"], host["labels"]) == (
         "web", "p1", "bj", {"disk": "ssd"})
-    assert (host["liveness"], host["alive"], host["uses_tls"]) == ("unknown", False, False)
+    # the engine answered when it was added: up at once, not after the next probe
+    assert (host["liveness"], host["alive"], host["uses_tls"]) == ("up", True, False)
     assert (host["port_range_start"], host["port_range_end"]) == (20000, 29999)
-    assert api.get(f"/api/v1/hosts/{host['id']}", headers=OLGA).json == host
+    again = api.get(f"/api/v1/hosts/{host['id']}", headers=OLGA).json
+    assert {**again, "heartbeat_age_s": None} == {**host, "heartbeat_age_s": None}  # it ages
     with app.app_context():
         assert db.session.scalar(select(Event.actor).where(Event.kind == "host.add")) == "admin"
 
@@ -148,6 +150,7 @@ def fleet(api, app):
     with app.app_context(), db.unit_of_work():
         db.session.get(Host, 1).liveness, db.session.get(Host, 1).last_heartbeat_at = "up", utcnow()
         db.session.get(Host, 2).liveness = "down"
+        db.session.get(Host, 3).liveness = "unknown"  # as if never heard from since
     return api
 
 

@@ -1,4 +1,6 @@
 """Inventory services against a fake engine: what is saved, and what is not."""
+from datetime import timedelta
+
 import pytest
 
 from berth import db
@@ -18,6 +20,19 @@ def test_add_host_reads_hardware_from_the_engine(database):
                              labels={"disk": "ssd"}, connect=connect_to(engines))
     db.session.commit()
     assert (host.cpus, host.memory, host.pool.cluster.name) == (32.0, 32 * 2**30, "web")
+
+
+def test_a_host_whose_engine_answered_is_up_at_once(database):
+    """Adding it was a successful probe: the first deploy need not wait for beat's next one."""
+    from berth.clock import utcnow
+    from berth.hosts.liveness import is_alive
+
+    engines = {"tcp://127.0.0.1:1": FakeEngine()}
+    host = services.add_host("h1", "tcp://127.0.0.1:1", cluster="web", pool="p1",
+                             connect=connect_to(engines))
+    db.session.commit()
+    assert (host.liveness, host.consecutive_failures) == ("up", 0)
+    assert is_alive(host.liveness, host.last_heartbeat_at, utcnow(), timedelta(seconds=30))
 
 
 def test_unreachable_engine_saves_nothing(database):
@@ -54,7 +69,7 @@ def test_probes_mark_a_host_down_then_up_with_events(database):
     engine.alive = True
     assert probe() == "up"
     kinds = [e.kind for e in db.session.query(Event).order_by(Event.id) if e.kind.startswith("host.")]
-    assert kinds == ["host.add", "host.up", "host.down", "host.up"]
+    assert kinds == ["host.add", "host.down", "host.up"]  # added up: the first probe changes nothing
 
 
 def test_one_engine_is_registered_once(database):
