@@ -51,6 +51,25 @@ def containers(bed, app, service=None, status="running"):
     return found
 
 
+def states(bed, app) -> list[str]:
+    """The docker states of `app`'s containers on every engine that answers: one list call
+    per engine (the SDK's containers.list inspects each container, far too slow to poll)."""
+    found = []
+    for engine in bed.state["engines"]:
+        try:
+            client = bed.docker_client(engine["name"])
+        except Exception:
+            continue
+        try:
+            found += [c["State"] for c in client.api.containers(
+                all=True, filters={"label": [f"{LABEL_APPLICATION}={app}"]})]
+        except Exception:
+            pass
+        finally:
+            client.close()
+    return found
+
+
 def port_of(container) -> str:
     env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
     return env["PORT"]

@@ -11,7 +11,9 @@ from sqlalchemy import select
 
 from berth import db
 from berth.models import Application
-from tests.integration.apps import all_healthy, app_state, containers, http_service, port_of, tear_down
+from tests.integration.apps import (
+    all_healthy, app_state, containers, http_service, port_of, states, tear_down,
+)
 from tests.support import REPOSITORY, wait_for
 
 
@@ -35,10 +37,11 @@ def test_a_worker_killed_while_its_pass_holds_the_lease_ends_with_exactly_the_de
                          json={"replicas": TARGET}).status_code == 200
 
     def mid_pass():  # new containers exist, some not yet running, and a pass holds the lease
-        made = containers(bed, "lease", status=None)
-        running = sum(c.status == "running" for _, c in made)
-        return len(made) > 2 and running < TARGET and lease_owner("lease")
-    wait_for(mid_pass, 60, "a pass to hold the lease half-way through the scale-up", interval_s=0.02)
+        if not lease_owner("lease"):
+            return False
+        made = states(bed, "lease")
+        return len(made) > 2 and made.count("running") < TARGET
+    wait_for(mid_pass, 60, "a pass to hold the lease half-way through the scale-up", interval_s=0.01)
     workers = berth_app.kill_workers(signal.SIGKILL)
     assert lease_owner("lease") is not None  # the dead pass still holds it, until it lapses
     berth_app.start_workers(workers)
