@@ -18,11 +18,13 @@ from berth.schedule import beat_schedule
 TASK_MODULES = ["berth.hosts.tasks", "berth.projects.tasks", "berth.workloads.tasks"]
 log = logging.getLogger(__name__)
 
-# Probes have a queue of their own, consumed by a worker of their own (the Procfile's
-# `probes`): a host's liveness must not wait behind a burst of deploys, or every host looks
-# stale at once exactly when the fleet is busiest. A worker started without -Q consumes both.
+# Probes and CPU samples have a queue of their own, consumed by a worker of their own (the
+# Procfile's `probes`): a host's liveness must not wait behind a burst of deploys, or every
+# host looks stale at once exactly when the fleet is busiest, and a sample that waits misses
+# its period (the autoscaler then decides late). A worker started without -Q consumes both.
 DEFAULT_QUEUE, PROBES = "celery", "probes"
-PROBE_TASKS = ("berth.hosts.tasks.probe_all_hosts", "berth.hosts.tasks.probe_host")
+PROBE_TASKS = ("berth.hosts.tasks.probe_all_hosts", "berth.hosts.tasks.probe_host",
+               "berth.workloads.tasks.collect_container_cpu")
 
 # (soft, hard) time limits in seconds per kind of task. The soft limit raises inside the task
 # (SoftTimeLimitExceeded: its unit of work rolls back); the hard one kills the pool process.
@@ -30,7 +32,7 @@ PROBE_TASKS = ("berth.hosts.tasks.probe_all_hosts", "berth.hosts.tasks.probe_hos
 # the connection and never answers) reaches it:
 TIME_LIMITS = {
     "probe": (60, 90),      # one round: ceil(hosts / 64) waves of at most the probe timeout (3 s)
-    "metrics": (120, 150),  # docker stats takes ~2 s a container, 32 at once: ~1,000 in a minute
+    "metrics": (120, 150),  # one-shot stats, all at once: 10,000 containers in ~3-5 s
     "autoscale": (60, 90),  # database only: 1,000 services decide in well under a second
     "deploy": (360, 420),   # one pass (it stops acting at reconcile_pass_limit_s, 300 s)
     "reconcile": (540, 600),  # a round over every application

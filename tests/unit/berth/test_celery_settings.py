@@ -21,10 +21,11 @@ def settings(tmp_path, **env):
     return celery_settings(Config.from_env({"BERTH_INSTANCE": str(tmp_path), **env}))
 
 
-def test_probes_have_their_own_queue_and_a_plain_worker_consumes_both(tmp_path):
+def test_probes_and_samples_have_their_own_queue_and_a_plain_worker_consumes_both(tmp_path):
     values = settings(tmp_path)
     assert values["task_routes"]["berth.hosts.tasks.probe_all_hosts"]["queue"] == PROBES
     assert values["task_routes"]["berth.hosts.tasks.probe_host"]["queue"] == PROBES
+    assert values["task_routes"]["berth.workloads.tasks.collect_container_cpu"]["queue"] == PROBES
     assert "berth.workloads.tasks.deploy_application" not in values["task_routes"]
     assert [q.name for q in values["task_queues"]] == ["celery", PROBES]
 
