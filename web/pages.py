@@ -1,10 +1,11 @@
 """HTML pages that span areas: the overview dashboard."""
 from flask import Blueprint, render_template
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from berth import db
-from berth.models import Event, Host, Service
+from berth.models import Host, Service
+from web.events import events_for
 
 blueprint = Blueprint("pages", __name__)
 
@@ -15,7 +16,9 @@ def _overview() -> dict:
     by_status = dict(db.session.execute(
         select(Service.status, func.count()).group_by(Service.status)).all())
     healthy = by_status.pop("healthy", 0)
-    events = db.session.scalars(select(Event).order_by(Event.id.desc()).limit(20)).all()
+    # The same rule as /events: a user sees only events about what they may see (a private
+    # project's creation told its name to everyone before).
+    events = events_for(current_user, limit=20)
     return {"hosts": by_liveness, "services_healthy": healthy,
             "services_degraded": sum(by_status.values()), "events": events}
 

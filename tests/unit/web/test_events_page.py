@@ -106,6 +106,20 @@ def test_an_outsider_sees_only_events_about_projects_they_can_see(client, histor
     assert messages(client.get("/events/?kind=image.&actor=alice").text) == []
 
 
+@pytest.mark.parametrize("page", ["/", "/overview"])
+def test_the_dashboard_shows_an_outsider_no_other_projects_events(client, history, page):
+    login(client, "olga", "olga-password")
+    text = client.get(page).text
+    assert "m2 dan joined pub" in text and "p2 pushed pub/tool:v1" in text
+    for hidden in ("m1 bob joined shop", "p1 pushed shop/web:v1", "u1 created user olga"):
+        assert hidden not in text
+
+
+def test_the_dashboard_shows_a_member_their_private_project(client, history):
+    login(client, "alice", "alice-password")
+    assert "p1 pushed shop/web:v1" in client.get("/overview").text
+
+
 def test_a_member_sees_their_private_project(client, history):
     login(client, "alice", "alice-password")
     assert messages(client.get("/events/").text) == [
