@@ -17,6 +17,23 @@ def _instance_dir(env: dict[str, str]) -> Path:
     return Path(env.get("BERTH_INSTANCE", "instance")).resolve()
 
 
+def private_folder(path: Path) -> Path:
+    """The instance folder holds the database (engine TLS keys among it) and the secrets:
+    readable by Berth's user only, whatever the umask, also when it already existed."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid == os.geteuid():
+        os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Create `path` empty with mode 0600 if it is missing (SQLite then keeps the mode, and
+    gives its -wal and -shm files the same), and make an existing one 0600."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if path.stat().st_uid == os.geteuid():
+        os.chmod(path, 0o600)
+
+
 def _persistent_secret(path: Path) -> str:
     """A random secret created on first start and kept, so sessions survive restarts."""
     if not path.exists():
@@ -76,7 +93,10 @@ class Config:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Config":
         env = dict(os.environ if env is None else env)
-        instance = _instance_dir(env)
+        instance = private_folder(_instance_dir(env))
+        for url_name, file in (("BROKER_URL", "broker.sqlite"), ("RESULT_BACKEND", "results.sqlite")):
+            if not env.get(url_name):  # the embedded defaults: SQLite files in the instance
+                private_file(instance / file)
         values = dict(
             instance_dir=instance,
             database_url=env.get("DATABASE_URL", f"sqlite:///{instance / 'berth.sqlite'}"),

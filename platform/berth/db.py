@@ -51,6 +51,17 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def prepare_sqlite(url: str) -> None:
+    """A SQLite database file is created 0600 in a 0700 folder before SQLite opens it: it
+    holds engine TLS keys and password hashes. Other URLs are left alone."""
+    if url.startswith("sqlite:///"):
+        from berth.config import private_file, private_folder
+
+        path = Path(url.removeprefix("sqlite:///"))
+        private_folder(path.parent)
+        private_file(path)
+
+
 def configure(url: str) -> Engine:
     """Point this process's sessions at `url`. Called by the app factory and worker start."""
     global _engine
@@ -59,8 +70,7 @@ def configure(url: str) -> Engine:
     if _engine is not None:
         session.remove()
         _engine.dispose()
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    prepare_sqlite(url)
     _engine = make_engine(url)
     _factory.configure(bind=_engine)
     return _engine

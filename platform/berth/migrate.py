@@ -7,6 +7,8 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 
+from berth.db import prepare_sqlite
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
@@ -18,8 +20,7 @@ def alembic_config(database_url: str) -> AlembicConfig:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    if database_url.startswith("sqlite:///"):
-        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    prepare_sqlite(database_url)
     command.upgrade(alembic_config(database_url), revision)
 
 
