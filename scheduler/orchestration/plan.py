@@ -65,19 +65,19 @@ class _View:
 
     def __init__(self, app: AppState, seen: list[SeenContainer], round_: Round):
         self.round = round_
-        self.rows = {(i.service, i.slot, i.revision): i for i in app.instances}
+        self.rows = {i.key: i for i in app.instances}
         hosts = round_.hosts
         self.current = [c for c in seen if c.host_id in hosts and hosts[c.host_id].alive]
         shown = {c.key for c in self.current}
         for row in app.instances:
             if row.state in ("removed", "missing", "lost") or row.key in shown:
                 continue
-            if round_.evictions_paused and not self._alive(row.host_id) and row.container_id:
+            if round_.evictions_paused and not self.alive(row.host_id) and row.container_id:
                 self.current.append(SeenContainer(
                     row.host_id, row.container_id, row.name, app.name, row.service, row.slot,
                     row.revision, row.state, row.health, row.host_port))
 
-    def _alive(self, host_id: int | None) -> bool:
+    def alive(self, host_id: int | None) -> bool:
         host = self.round.hosts.get(host_id)
         return host is not None and host.alive
 
@@ -102,7 +102,7 @@ class _View:
         for key, row in self.rows.items():
             if key in by_key or row.state == "removed":
                 continue
-            state = "missing" if self._alive(row.host_id) else "lost"
+            state = "missing" if self.alive(row.host_id) else "lost"
             writes.append(RowWrite(row.service, row.slot, row.revision, row.name, row.host_id,
                                    row.container_id, row.host_port, state, None,
                                    row.restarts, row.backoff_until))
@@ -273,7 +273,7 @@ class _Planner:
             restarts += 1
             backoff = self.round.now + backoff_s(restarts)
         retire = Discard(service.name, slot, service.revision, old.host_id, old.id, old.name,
-                         action.reason) if old is not None and self.view._alive(old.host_id) else None
+                         action.reason) if old is not None and self.view.alive(old.host_id) else None
         if retire is not None:
             self.retiring.add(old.id)
         if action.reason == HOST_DRAINING:
@@ -291,7 +291,7 @@ class _Planner:
             if row is not None and row.state == "missing":
                 self.rows[row.key] = row._replace(state="removed")
             return
-        if not self.view._alive(old.host_id):
+        if not self.view.alive(old.host_id):
             return  # on a down host: it stays recorded (lost) until the host returns
         row = self.rows.get(old.key)
         ends_row = row is not None and row.container_id == old.id \
@@ -304,7 +304,7 @@ class _Planner:
     def _paused(self, service: ServiceState) -> str | None:
         """The pause's reason, on the services it holds back (some container on a down host)."""
         if self.round.evictions_paused and any(
-                c.service == service.name and not self.view._alive(c.host_id) for c in self.view.current):
+                c.service == service.name and not self.view.alive(c.host_id) for c in self.view.current):
             return self.round.evictions_paused
         return None
 
@@ -315,7 +315,6 @@ class _Planner:
             f"{hosts[c.host_id].address}:{c.port}" for c in self.view.current
             if c.service == service.name and c.status == "running" and c.health in READY_HEALTH
             and c.port and c.id not in self.retiring and c.host_id in hosts))
-
 
 
 def _key_of(rows: dict[tuple, InstanceState], name: str) -> tuple | None:

@@ -27,6 +27,7 @@ from berth.config import Config
 from berth.engine import CpuSample, EngineError, Endpoint, cpu_percent
 from berth.hosts.services import endpoint_of
 from berth.models import ContainerInstance, Host
+from berth.workloads.act import round_robin
 
 # Stats calls in flight on one engine. dockerd answers every one-shot caller from its next
 # 1 s collection cycle, so calls waiting together cost it little; 16 keeps a host of 20-50
@@ -71,15 +72,7 @@ class Reading:
 def spread(targets: list[Target], window_s: float) -> list[tuple[float, Target]]:
     """(start offset in s, target): hosts in turn, each host's own order kept, evenly over
     `window_s`, so every engine gets a steady trickle from the start."""
-    queues: dict[int, list[Target]] = {}
-    for target in targets:
-        queues.setdefault(target.host_id, []).append(target)
-    ordered, turn = [], 0
-    while len(ordered) < len(targets):
-        for queue in queues.values():
-            if turn < len(queue):
-                ordered.append(queue[turn])
-        turn += 1
+    ordered = round_robin(targets, lambda target: target.host_id)
     step = window_s / len(ordered) if ordered else 0.0
     return [(i * step, target) for i, target in enumerate(ordered)]
 
