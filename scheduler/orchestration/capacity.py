@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from scheduler.orchestration.containers import (
     LABEL_PORT, ContainerSpec, container_name, identity_labels, service_key,
 )
+from scheduler.orchestration.rollout import IDC_LABEL
 from scheduler.orchestration.state import HostFacts, ServiceState
 from scheduler.placement import HostSnapshot, Placer, PlacementRequest
 
@@ -46,10 +47,11 @@ class Capacity:
                 self.used_ports.setdefault(host, set()).update(ports)
         return self._placer
 
-    def place(self, application: str, service: ServiceState) -> Placed | str:
+    def place(self, application: str, service: ServiceState,
+              extra_constraints: tuple[str, ...] = ()) -> Placed | str:
         """A host (and a host port, if the service wants one) for one more container, or
-        why there is none."""
-        decision = self.placer.place(request_for(application, service))  # reads ports too
+        why there is none; `extra_constraints` narrow it (a release's stage)."""
+        decision = self.placer.place(request_for(application, service, extra_constraints))
         if not decision.placed:
             return decision.explanation
         port = None
@@ -70,10 +72,18 @@ class Capacity:
         return None
 
 
-def request_for(application: str, service: ServiceState) -> PlacementRequest:
+def request_for(application: str, service: ServiceState,
+                extra_constraints: tuple[str, ...] = ()) -> PlacementRequest:
+    """The service's placement: resources, cluster, pool, minimum hardware, and its label
+    constraints; an IDC is the host label IDC_LABEL (berth.hosts.placement sets it)."""
+    constraints = tuple(service.constraints) + extra_constraints
+    if service.idc:
+        constraints += (f"{IDC_LABEL}=={service.idc}",)
     return PlacementRequest(
         service=service_key(application, service.name), cpus=service.cpus, memory=service.memory,
-        constraints=tuple(service.constraints), image=service.image, strategy=service.strategy)
+        cluster=service.cluster, pool=service.pool, min_cpus=service.min_cpus,
+        min_memory=service.min_memory, constraints=constraints, image=service.image,
+        strategy=service.strategy)
 
 
 def container_spec(installation: str, application: str, service: ServiceState, slot: int,
@@ -94,4 +104,6 @@ def container_spec(installation: str, application: str, service: ServiceState, s
         name=container_name(application, service.name, service.revision, slot),
         image=service.image, command=command, environment=env, labels=labels,
         cpus=service.cpus, memory=service.memory,
-        network_mode="host" if port is not None else "none", healthcheck=healthcheck)
+        network_mode="host" if port is not None else "none", healthcheck=healthcheck,
+        cap_add=tuple(service.capabilities), pids_limit=service.pids_limit,
+        read_only=service.read_only)

@@ -9,7 +9,8 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
-from scheduler.orchestration import dependencies
+from scheduler.orchestration import dependencies, rollout
+from scheduler.orchestration.analysis import Signal
 from scheduler.orchestration.capacity import Capacity, Placed, container_spec
 from scheduler.orchestration.containers import service_key
 from scheduler.orchestration.reconcile import (
@@ -20,6 +21,8 @@ from scheduler.orchestration.state import (
     READY_HEALTH, AppPlan, AppState, Boot, Discard, InstanceState, Launch, Round, RowWrite,
     SeenContainer, ServiceState, ServiceWrite,
 )
+
+Layout = dict[int, frozenset[int]]  # revision -> the slots it runs
 from scheduler.orchestration.teardown import plan_teardown
 
 # Docker's container states as the slot planner knows them.
@@ -35,14 +38,26 @@ CRASHES = ("exited", "dead", "unhealthy")
 MAX_REPLACED_SHARE = 0.5
 
 
-def status_of(service: ServiceState, slots: Iterable[tuple[int, int, bool, str | None]]) -> str:
+def default_layout(service: ServiceState) -> Layout:
+    return {service.revision: frozenset(range(service.replicas))} if service.replicas else {}
+
+
+def status_of(service: ServiceState, slots: Iterable[tuple[int, int, bool, str | None]],
+              layout: Layout | None = None) -> str:
     """healthy, started or pending, from the (slot, revision, running, health) of the
-    service's containers: those of its current revision in its slots count."""
-    mine = [health for slot, revision, running, health in slots
-            if running and revision == service.revision and 0 <= slot < service.replicas]
-    if service.replicas == 0 or sum(h in READY_HEALTH for h in mine) >= service.replicas:
+    service's containers: those the layout wants count (its revision in 0..replicas-1,
+    unless a release moves slots), and a slot is ready when one of them is."""
+    layout = default_layout(service) if layout is None else layout
+    wanted = frozenset().union(*layout.values()) if layout else frozenset()
+    ready, running_any = set(), False
+    for slot, revision, running, health in slots:
+        if running and slot in layout.get(revision, ()):
+            running_any = True
+            if health in READY_HEALTH:
+                ready.add(slot)
+    if not wanted or len(ready) >= len(wanted):
         return "healthy"
-    return "started" if mine else "pending"
+    return "started" if running_any else "pending"
 
 
 def backoff_s(restarts: int) -> float:
@@ -133,6 +148,17 @@ class _Planner:
         self.problems: dict[str, str] = {}
         self.crash_loops: dict[str, str] = {}
         self.retiring: set[str] = set()  # container ids this plan removes
+        self.steps: dict[str, tuple[int, rollout.Step]] = {}
+        self.layouts: dict[str, Layout] = {}
+        for service in app.services:
+            if service.release is not None:
+                try:
+                    self.steps[service.name] = (service.release.id, self._release(service))
+                except rollout.ReleaseError as error:  # e.g. the service was scaled to 0
+                    self.problems[service.name] = f"release {service.release.id}: {error}"
+        for service in app.services:
+            step = self.steps.get(service.name)
+            self.layouts[service.name] = step[1].layout if step else default_layout(service)
 
     def plan(self) -> AppPlan:
         app = self.app
@@ -155,6 +181,10 @@ class _Planner:
                 state, since = self._status(service, status[service.name]), None
                 detail = self.problems.get(service.name) or self.crash_loops.get(service.name) \
                     or self._paused(service)
+            step = self.steps.get(service.name)
+            if held is None and detail is None and step is not None \
+                    and step[1].status in rollout.ACTIVE_STATUSES:
+                detail = f"releasing revision {service.release.release.new}: {step[1].detail}"
             services[service.name] = ServiceWrite(state, detail, since, self._endpoints(service),
                                                   derived=held is None and detail is None)
         actions = any(self.waves)
@@ -164,13 +194,46 @@ class _Planner:
             app.id, app.name, waves=tuple(tuple(w) for w in self.waves if w),
             rows=tuple(changed(list(self.rows.values()), self.view.rows)), services=services,
             events=tuple(self.events), waiting=self.waiting, failed=self.failed,
-            problems=self.problems, converged=converged)
+            # A release that waits for an operator (promote, resume) is settled for now.
+            problems=self.problems, converged=converged and not any(
+                step.status == rollout.RUNNING for _, step in self.steps.values()),
+            layouts={name: layout for name, layout in self.layouts.items()
+                     if name in self.steps}, releases=self.steps)
+
+    # -- releases -------------------------------------------------------------------------
+
+    def _release(self, service: ServiceState) -> rollout.Step:
+        """The release's step this round, from its slots as the engines show them."""
+        active = service.release
+        old, new = active.release.old, active.release.new
+        slots: dict[int, list] = defaultdict(lambda: [rollout.ABSENT, rollout.ABSENT, 0, None, None])
+        for c in self.view.current:
+            if c.service != service.name or c.revision not in (old, new):
+                continue
+            entry = slots[c.slot]
+            entry[0 if c.revision == old else 1] = _slot_state(c)
+            if c.revision == old and c.host_id in self.round.hosts:
+                host = self.round.hosts[c.host_id]
+                entry[3], entry[4] = host.pool, host.idc
+        signals = {}
+        for row in self.view.rows.values():
+            if row.service == service.name and row.revision in (old, new):
+                if row.revision == new:
+                    slots[row.slot][2] = row.restarts
+                if row.state == "running" and row.container_id:
+                    signals[(row.revision, row.slot)] = Signal(
+                        row.log_lines, row.error_lines, row.cpu_percent, row.memory_bytes, row.restarts)
+        seen = rollout.Seen(self.round.now, {slot: rollout.SlotSeen(slot, *entry)
+                                             for slot, entry in slots.items()}, signals)
+        progress = active.progress or rollout.start(active.release, seen)
+        return rollout.advance(active.release, progress, seen)
 
     # -- status and dependencies ----------------------------------------------------------
 
     def _observed_status(self, service: ServiceState) -> str:
         return status_of(service, [(c.slot, c.revision, c.status == "running", c.health)
-                                   for c in self.view.current if c.service == service.name])
+                                   for c in self.view.current if c.service == service.name],
+                         self.layouts[service.name])
 
     def _status(self, service: ServiceState, observed: str) -> str:
         if service.name in self.problems:
@@ -226,8 +289,13 @@ class _Planner:
                     name=row.name, service=key, slot=row.slot, revision=str(row.revision),
                     host_id=row.host_id if row.host_id is not None else -1, state="missing"))
         limit = max(1, math.ceil(service.replicas * MAX_REPLACED_SHARE))
-        plan = reconcile([DesiredService(key, str(service.revision), service.replicas)], observed,
-                         down_hosts=down, draining_hosts=self.round.draining, max_replacements=limit)
+        layout = self.layouts[service.name]
+        desired = [DesiredService(key, str(revision), len(slots), slots)
+                   for revision, slots in sorted(layout.items())]
+        if not desired:  # scaled to 0: every container of the service goes
+            desired = [DesiredService(key, str(service.revision), 0)]
+        plan = reconcile(desired, observed, down_hosts=down, draining_hosts=self.round.draining,
+                         max_replacements=limit)
         for action in plan.actions:
             if isinstance(action, Adopt):
                 self.events.append(("instance.adopt", f"adopted {action.name}", service.name))
@@ -238,7 +306,8 @@ class _Planner:
                                           container.host_id, container.id, container.name,
                                           row._replace(state="running")))
             elif isinstance(action, Create):
-                self._launch(service, int(action.slot), restarts=0, backoff=None)
+                self._launch(service.at(int(action.revision)), int(action.slot), restarts=0,
+                             backoff=None)
             elif isinstance(action, Replace):
                 self._replace(service, action, by_name.get((action.name, action.host_id)))
             elif isinstance(action, Remove):
@@ -248,7 +317,11 @@ class _Planner:
                 backoff: float | None) -> bool:
         if service.name in self.problems:
             return False  # one explanation per service and round is enough
-        placed = self.capacity.place(self.app.name, service)
+        step = self.steps.get(service.name)
+        # A release's new container stays in its slot's stage (pools, IDC).
+        places = step[1].places.get(slot, ()) if step and service.revision == \
+            service.release.release.new else ()
+        placed = self.capacity.place(self.app.name, service, places)
         if not isinstance(placed, Placed):
             self.problems[service.name] = placed
             return False
@@ -260,6 +333,7 @@ class _Planner:
         return True
 
     def _replace(self, service: ServiceState, action: Replace, old: SeenContainer | None) -> None:
+        service = service.at(int(action.revision))
         slot = action.slot
         row = self.view.rows.get((service.name, slot, service.revision))
         restarts = row.restarts if row else 0
@@ -309,12 +383,24 @@ class _Planner:
         return None
 
     def _endpoints(self, service: ServiceState) -> tuple[str, ...]:
-        """host:port of the running, ready containers that stay: what discovery hands out."""
+        """host:port of the running, ready containers that stay, of the revisions that take
+        traffic (a blue-green release lists one set at a time): what discovery hands out."""
         hosts = self.round.hosts
+        step = self.steps.get(service.name)
+        traffic = step[1].traffic if step else frozenset(self.layouts[service.name])
         return tuple(sorted(
             f"{hosts[c.host_id].address}:{c.port}" for c in self.view.current
             if c.service == service.name and c.status == "running" and c.health in READY_HEALTH
-            and c.port and c.id not in self.retiring and c.host_id in hosts))
+            and c.revision in traffic and c.port and c.id not in self.retiring
+            and c.host_id in hosts))
+
+
+def _slot_state(container: SeenContainer) -> str:
+    if container.status in ("exited", "dead") or container.health == "unhealthy":
+        return rollout.FAILING
+    if container.status == "running" and container.health in READY_HEALTH:
+        return rollout.READY
+    return rollout.STARTING
 
 
 def _key_of(rows: dict[tuple, InstanceState], name: str) -> tuple | None:

@@ -33,10 +33,16 @@ class DesiredService:
     name: str
     revision: str
     replicas: int
+    # The slots to run, when not 0..replicas-1: a release moves chosen slots between revisions.
+    slots: frozenset[int] | None = None
 
     def __post_init__(self) -> None:
         if self.replicas < 0:
             raise ValueError(f"service {self.name}: replicas must be >= 0, got {self.replicas}")
+
+    @property
+    def slot_set(self) -> frozenset[int]:
+        return self.slots if self.slots is not None else frozenset(range(self.replicas))
 
 
 @dataclass(frozen=True)
@@ -154,12 +160,12 @@ def reconcile(desired: Iterable[DesiredService], observed: Iterable[ObservedCont
     """
     if max_replacements is not None and max_replacements < 0:
         raise ValueError(f"max_replacements must be >= 0, got {max_replacements}")
-    wanted: dict[tuple[str, str], int] = {}
+    wanted: dict[tuple[str, str], frozenset[int]] = {}
     for service in desired:
         key = (service.name, service.revision)
         if key in wanted:
             raise ValueError(f"service {service.name} revision {service.revision} is desired twice")
-        wanted[key] = service.replicas
+        wanted[key] = service.slot_set
     in_scope = {name for name, _ in wanted}
 
     adopts: list[Adopt] = []
@@ -168,11 +174,11 @@ def reconcile(desired: Iterable[DesiredService], observed: Iterable[ObservedCont
     for container in observed:
         if not container.managed or container.service not in in_scope:
             continue  # not ours to touch: unmanaged, or its service is not part of this pass
-        replicas = wanted.get((container.service, container.revision))
-        if replicas is None:
+        slots = wanted.get((container.service, container.revision))
+        if slots is None:
             removes.append(Remove(container.name, f"old revision {container.revision}", container.host_id))
-        elif not 0 <= container.slot < replicas:
-            removes.append(Remove(container.name, f"extra: slot {container.slot} of {replicas} replicas",
+        elif container.slot not in slots:
+            removes.append(Remove(container.name, f"extra: slot {container.slot} of {len(slots)} replicas",
                                    container.host_id))
         else:
             by_slot[(container.service, container.revision, container.slot)].append(container)
@@ -189,8 +195,8 @@ def reconcile(desired: Iterable[DesiredService], observed: Iterable[ObservedCont
         return None  # created, running, or still starting: leave it be
 
     steps: list[tuple[tuple[str, str, int], Create | Replace | Start]] = []
-    for (service, revision), replicas in wanted.items():
-        for slot in range(replicas):
+    for (service, revision), slots in wanted.items():
+        for slot in sorted(slots):
             key = (service, revision, slot)
             candidates = by_slot.get(key)
             if not candidates:

@@ -7,11 +7,12 @@ times faster than a frozen dataclass."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import NamedTuple
 
 from scheduler.orchestration.containers import ContainerSpec
+from scheduler.orchestration.rollout import Progress, Release, Step
 
 READY_HEALTH = ("healthy", None)  # running and healthy, or running without a healthcheck
 
@@ -25,6 +26,28 @@ class HostFacts:
     draining: bool = False
     port_range: tuple[int, int] = (20000, 29999)
     maintenance: bool = False  # taken out on purpose: not counted as a sick host
+    pool: str | None = None
+    idc: str | None = None
+
+
+class RevisionSpec(NamedTuple):
+    """What a revision fixes of a service: its container's make-up."""
+
+    image: str
+    command: tuple[str, ...] | None = None
+    environment: Mapping[str, str] = {}
+    cpus: float = 0.1
+    memory: int = 64 * 2**20
+    healthcheck: Mapping | None = None
+
+
+@dataclass(frozen=True)
+class ActiveRelease:
+    """A release under way: its row id, its fixed facts, and the progress stored last."""
+
+    id: int
+    release: Release
+    progress: Progress | None  # None: not started yet (the first round starts it)
 
 
 @dataclass(frozen=True)
@@ -39,6 +62,9 @@ class ServiceState:
     environment: Mapping[str, str] = field(default_factory=dict)
     healthcheck: Mapping | None = None
     wants_port: bool = False
+    capabilities: tuple[str, ...] = ()  # added back after dropping all
+    pids_limit: int = 512
+    read_only: bool = False
     constraints: tuple[str, ...] = ()
     strategy: str = "spread"
     depends_on: tuple[tuple[str, str], ...] = ()  # (service, "started" | "healthy")
@@ -46,6 +72,24 @@ class ServiceState:
     status_detail: str | None = None
     waiting_since: float | None = None
     endpoints: tuple[str, ...] = ()
+    # Placement: where its containers may go besides the label constraints.
+    cluster: str | None = None
+    pool: str | None = None
+    idc: str | None = None
+    min_cpus: float | None = None
+    min_memory: int | None = None
+    # The specs of other revisions a release runs, and the release itself.
+    revisions: Mapping[int, RevisionSpec] = field(default_factory=dict)
+    release: ActiveRelease | None = None
+
+    def at(self, revision: int) -> ServiceState:
+        """This service as revision `revision` makes its containers."""
+        if revision == self.revision:
+            return self
+        spec = self.revisions[revision]
+        return replace(self, revision=revision, image=spec.image, command=spec.command,
+                       environment=spec.environment, cpus=spec.cpus, memory=spec.memory,
+                       healthcheck=spec.healthcheck)
 
 
 class InstanceState(NamedTuple):
@@ -62,6 +106,11 @@ class InstanceState(NamedTuple):
     health: str | None = None
     restarts: int = 0  # crash restarts in a row
     backoff_until: float | None = None
+    # A canary analysis' figures (berth.workloads.signals and metrics).
+    log_lines: int = 0
+    error_lines: int = 0
+    cpu_percent: float | None = None
+    memory_bytes: int | None = None
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -214,6 +263,10 @@ class AppPlan:
     failed: Mapping[str, str] = field(default_factory=dict)
     problems: Mapping[str, str] = field(default_factory=dict)
     converged: bool = True
+    # Per service: the revisions' slots it runs now (when not simply its revision in
+    # 0..replicas-1), and the step of its release, to record.
+    layouts: Mapping[str, Mapping[int, frozenset[int]]] = field(default_factory=dict)
+    releases: Mapping[str, tuple[int, Step]] = field(default_factory=dict)
 
     @property
     def actions(self) -> list[EngineAction]:

@@ -16,13 +16,13 @@ class Blueprint(_Blueprint):
 
 
 def register_api(api: Api) -> None:
-    from web.api_v1 import applications, audit, hosts, projects, users
+    from web.api_v1 import applications, audit, hosts, projects, releases, users
 
     api.spec.components.security_scheme("basic", {"type": "http", "scheme": "basic"})
     api.spec.components.security_scheme(
         "cookie", {"type": "apiKey", "in": "cookie", "name": "session"})
     for blueprint in (users.blueprint, projects.blueprint, audit.blueprint, hosts.blueprint,
-                      applications.blueprint):
+                      applications.blueprint, releases.blueprint):
         # API clients authenticate per request; cookie-authenticated changes are
         # CSRF-checked in require_api_user instead (X-CSRFToken header).
         csrf.exempt(blueprint)

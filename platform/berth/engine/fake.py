@@ -7,6 +7,8 @@ from dataclasses import replace
 
 from berth.engine import ContainerSpec, ContainerState, CpuSample, EngineError, EngineInfo, NameInUse
 
+_IDS = itertools.count(1)
+
 
 class FakeEngine:
     def __init__(self, cpus: int = 4, memory: int = 8 * 2**30, alive: bool = True,
@@ -15,8 +17,11 @@ class FakeEngine:
         self.images = set(images or ())
         self.containers: dict[str, ContainerState] = {}
         self.calls: list[tuple[str, str]] = []
+        self.specs: dict[str, ContainerSpec] = {}  # name -> the spec it was created from
         self.cpu: dict[str, float] = {}  # container name -> CPU% it reports
-        self._ids = itertools.count(1)
+        self.in_use: dict[str, int] = {}  # container name -> memory in use it reports
+        self.logs: dict[str, list[tuple[float, str]]] = {}  # container id -> (unix s, line)
+        self._ids = _IDS  # unique across engines, as docker's are
         self._lock = threading.RLock()  # passes call one engine from many threads
 
     def _check_alive(self, what: str) -> None:
@@ -59,6 +64,7 @@ class FakeEngine:
             state = ContainerState(id=f"fake{next(self._ids):060d}", name=spec.name,
                                    image=spec.image, labels=dict(spec.labels), status="created")
             self.containers[state.id] = state
+            self.specs[spec.name] = spec
         return state
 
     def _set(self, name_or_id: str, **changes) -> None:
@@ -95,6 +101,28 @@ class FakeEngine:
         self._check_alive(f"stats {name_or_id}")
         state = self._find(name_or_id)
         return self.cpu.get(state.name) if state and state.status == "running" else None
+
+    def log(self, name_or_id: str, *lines: str, at: float) -> None:
+        """Have the container print `lines`, stamped `at` (Unix seconds)."""
+        with self._lock:
+            state = self._find(name_or_id)
+            if state is None:
+                raise EngineError(f"no such container: {name_or_id}")
+            self.logs.setdefault(state.id, []).extend((at, line) for line in lines)
+
+    def logs_since(self, name_or_id: str, since: float | None, until: float) -> list[str] | None:
+        self._check_alive(f"logs {name_or_id}")
+        with self._lock:
+            state = self._find(name_or_id)
+            if state is None:
+                return None
+            return [line for at, line in self.logs.get(state.id, [])
+                    if (since is None or at > since) and at <= until]
+
+    def memory_usage(self, name_or_id: str) -> int | None:
+        self._check_alive(f"stats {name_or_id}")
+        state = self._find(name_or_id)
+        return self.in_use.get(state.name) if state and state.status == "running" else None
 
     def close(self) -> None:
         pass

@@ -15,6 +15,7 @@ from berth.hosts.liveness import is_alive
 from berth.hosts.overview import NOT_PLACED, placed, stale_after
 from berth.models import Application, Cluster, ContainerInstance, Host, Pool, Service
 from scheduler.orchestration.containers import service_key
+from scheduler.orchestration.rollout import IDC_LABEL, POOL_LABEL
 from scheduler.placement import Decision, HostSnapshot, Placer, PlacementRequest
 
 
@@ -44,6 +45,8 @@ def host_snapshots(now: datetime, probe_interval_s: float) -> list[HostSnapshot]
         labels = dict(host.labels or {})
         if host.disk_type:
             labels.setdefault("disk", host.disk_type)
+        # Where it is, as labels too: a release's stage and a service's IDC are constraints.
+        labels.update({POOL_LABEL: pool, IDC_LABEL: host.idc})
         cpus, memory = usage.get(host.id, (0.0, 0))
         snapshots.append(HostSnapshot(
             id=host.id, name=host.name, cluster=cluster, pool=pool, idc=host.idc,

@@ -7,13 +7,15 @@ from berth.models.services import (
     Application,
     AutoscalingPolicy,
     ContainerInstance,
+    Release,
     Service,
     ServiceDependency,
+    ServiceRevision,
 )
 from berth.models.events import Event
 
 __all__ = [
     "ApiToken", "Application", "AutoscalingPolicy", "Cluster", "ContainerInstance", "Event",
-    "Host", "Membership", "Pool", "Project", "Registry", "Repository", "RobotAccount",
-    "Service", "ServiceDependency", "Tag", "User",
+    "Host", "Membership", "Pool", "Project", "Registry", "Release", "Repository",
+    "RobotAccount", "Service", "ServiceDependency", "ServiceRevision", "Tag", "User",
 ]

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint,
+                        false)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from berth.clock import utcnow
@@ -48,8 +49,23 @@ class Service(Base):
     constraints: Mapped[list] = mapped_column(JSON, default=list)
     strategy: Mapped[str] = mapped_column(String(16), default="spread")
     healthcheck: Mapped[dict | None] = mapped_column(JSON)
+    # Hardening of its containers (all capabilities are dropped; these are added back).
+    capabilities: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+    pids_limit: Mapped[int] = mapped_column(default=512, server_default="512")
+    read_only: Mapped[bool] = mapped_column(default=False, server_default=false())
     replicas: Mapped[int] = mapped_column(default=1)
+    # The released revision: image ... healthcheck above are always its spec (see
+    # ServiceRevision); a release to another one changes them when it completes.
     revision: Mapped[int] = mapped_column(default=1)
+    # Where its containers may go (placement filters), besides the label constraints.
+    cluster: Mapped[str | None] = mapped_column(String(64))
+    pool: Mapped[str | None] = mapped_column(String(64))
+    idc: Mapped[str | None] = mapped_column(String(64))
+    min_cpus: Mapped[float | None]
+    min_memory: Mapped[int | None] = mapped_column(BigInteger)
+    # Log lines matching it count as errors, for a canary's analysis.
+    error_pattern: Mapped[str] = mapped_column(String(256), default="ERROR|WARN",
+                                               server_default="ERROR|WARN")
     status: Mapped[str] = mapped_column(String(32), default="pending")
     status_detail: Mapped[str | None] = mapped_column(String(1024))
     waiting_since: Mapped[datetime | None]
@@ -62,6 +78,8 @@ class Service(Base):
     application: Mapped[Application] = relationship(back_populates="services")
     instances: Mapped[list[ContainerInstance]] = relationship(back_populates="service")
     autoscaling: Mapped[AutoscalingPolicy | None] = relationship(back_populates="service")
+    revisions: Mapped[list[ServiceRevision]] = relationship(
+        back_populates="service", order_by="ServiceRevision.number", cascade="all, delete-orphan")
 
 
 class ServiceDependency(Base):
@@ -102,6 +120,14 @@ class ContainerInstance(Base):
     # Crash restarts in a row of this slot, and until when the next one waits (back-off).
     restarts: Mapped[int] = mapped_column(default=0, server_default="0")
     backoff_until: Mapped[datetime | None]
+    # What a canary analysis compares (berth.workloads.signals): the container's log lines
+    # and those matching the service's error pattern, counted since it started, up to
+    # logs_read_at; and its memory in use at the last stats sample.
+    log_lines: Mapped[int] = mapped_column(default=0, server_default="0")
+    error_lines: Mapped[int] = mapped_column(default=0, server_default="0")
+    logs_read_at: Mapped[datetime | None]
+    logs_container_id: Mapped[str | None] = mapped_column(String(64))
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -135,3 +161,47 @@ class AutoscalingPolicy(Base):
     last_decided_at: Mapped[datetime | None]
 
     service: Mapped[Service] = relationship(back_populates="autoscaling")
+
+
+class ServiceRevision(Base):
+    """One revision of a service's spec, stored whole, so any kept one can be released again."""
+
+    __tablename__ = "service_revisions"
+    __table_args__ = (UniqueConstraint("service_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]
+    # image, command, environment, cpus, memory, healthcheck
+    spec: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+    service: Mapped[Service] = relationship(back_populates="revisions")
+
+
+class Release(Base):
+    """A release of one service from one revision to another: its plan (`settings`) and
+    where it stands (`progress`, the pure machine's state), advanced by reconcile rounds."""
+
+    __tablename__ = "releases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    # Releases started together share it, and are promoted together.
+    group: Mapped[str | None] = mapped_column(String(36), index=True)
+    from_revision: Mapped[int]
+    to_revision: Mapped[int]
+    strategy: Mapped[str] = mapped_column(String(16))
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    progress: Mapped[dict] = mapped_column(JSON, default=dict)
+    # running, paused, waiting (for promotion or approval); succeeded, rolled_back, failed
+    status: Mapped[str] = mapped_column(String(24), default="running", index=True)
+    detail: Mapped[str | None] = mapped_column(String(1024))
+    analysis: Mapped[dict | None] = mapped_column(JSON)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    service: Mapped[Service] = relationship()

@@ -13,10 +13,11 @@ from sqlalchemy.orm import selectinload
 from berth import audit, db
 from berth.clock import utcnow
 from berth.errors import InvalidInput
-from berth.models import Application, AutoscalingPolicy, ContainerInstance, Service
+from berth.models import Application, AutoscalingPolicy, ContainerInstance, Release, Service
 from berth.workloads import services as workloads
 from berth.workloads.definitions import MAX_REPLICAS
 from scheduler.orchestration import autoscale
+from scheduler.orchestration.rollout import ACTIVE_STATUSES
 from scheduler.orchestration.state import READY_HEALTH
 
 ACTOR = "autoscaler"
@@ -94,7 +95,16 @@ def autoscale_all() -> dict[str, str]:
             .where(ContainerInstance.state == "running",
                    ContainerInstance.service_id.in_(enabled.with_only_columns(Service.id)))):
         running[instance.service_id].append(instance)
-    return {_subject(row.service): _decide(row, running[row.service_id], now) for row in rows}
+    releasing = set(db.session.scalars(select(Release.service_id).where(
+        Release.status.in_(ACTIVE_STATUSES))))
+    return {_subject(row.service): _hold(row, now) if row.service_id in releasing
+            else _decide(row, running[row.service_id], now) for row in rows}
+
+
+def _hold(row: AutoscalingPolicy, now) -> str:
+    """A release owns the slots while it runs; the autoscaler acts on the new revision after."""
+    row.last_decision, row.last_decided_at = "holding: a release is under way", now
+    return row.last_decision
 
 
 def observed(service: Service, running: list) -> autoscale.Observed:

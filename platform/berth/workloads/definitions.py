@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from berth import audit, db
 from berth.errors import Conflict, InvalidInput, NotFound
-from berth.models import Application, Service, ServiceDependency
+from berth.models import Application, Service, ServiceDependency, ServiceRevision
 from scheduler.orchestration.dependencies import DependencyError, plan_levels
 from scheduler.placement import parse_constraint
 
@@ -20,6 +20,13 @@ MAX_REPLICAS = 500
 MIN_MEMORY = 4 * 2**20
 CONDITIONS = ("started", "healthy")
 STRATEGIES = ("spread", "binpack")
+# Containers start with every capability dropped; a service may add back only these (what
+# ordinary servers need: bind low ports, drop to a user, own files). SYS_ADMIN, NET_ADMIN,
+# SYS_PTRACE and the like would let a container reach beyond itself.
+CAPABILITIES = ("NET_BIND_SERVICE", "CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER",
+                "KILL", "NET_RAW")
+PIDS_LIMIT = 512  # enough for any ordinary server, and a fork bomb stays inside it
+MAX_PIDS_LIMIT = 32768
 
 
 @dataclass
@@ -38,6 +45,16 @@ class ServiceSpec:
     strategy: str = "spread"
     healthcheck: dict | None = None
     depends_on: dict[str, str] = field(default_factory=dict)  # name -> condition
+    capabilities: list[str] = field(default_factory=list)  # added back, from CAPABILITIES
+    pids_limit: int = PIDS_LIMIT
+    read_only: bool = False  # a read-only root filesystem
+    # Where its containers may go (besides constraints): these pick hosts by inventory.
+    cluster: str | None = None
+    pool: str | None = None
+    idc: str | None = None
+    min_cpus: float | None = None  # hosts with at least this hardware
+    min_memory: int | None = None
+    error_pattern: str = "ERROR|WARN"  # log lines that count as errors (canary analysis)
 
 
 def _fail(where: str, message: str) -> InvalidInput:
@@ -90,7 +107,52 @@ def parse_service(raw: dict) -> ServiceSpec:
     for dependency, condition in spec.depends_on.items():
         if condition not in CONDITIONS:
             raise _fail(where, f"condition for {dependency} must be started or healthy")
+    check_hardening(where, spec.capabilities, spec.pids_limit, spec.read_only)
+    check_placement(where, spec)
     return spec
+
+
+def check_placement(where: str, spec: ServiceSpec) -> None:
+    for name in ("cluster", "pool", "idc"):
+        value = getattr(spec, name)
+        if value is not None and not (isinstance(value, str) and 0 < len(value) <= 64):
+            raise _fail(where, f"{name} must be a name (1-64 characters)")
+    if spec.min_cpus is not None and (isinstance(spec.min_cpus, bool) or not isinstance(
+            spec.min_cpus, (int, float)) or not 0 < spec.min_cpus <= 1024):
+        raise _fail(where, "min_cpus must be more than 0 and at most 1024")
+    if spec.min_memory is not None and (isinstance(spec.min_memory, bool) or not isinstance(
+            spec.min_memory, int) or spec.min_memory < MIN_MEMORY):
+        raise _fail(where, "min_memory must be bytes, at least 4 MiB")
+    check_error_pattern(where, spec.error_pattern)
+
+
+def check_error_pattern(where: str, pattern: object) -> None:
+    if not isinstance(pattern, str) or not 0 < len(pattern) <= 256:
+        raise _fail(where, "error_pattern must be a regular expression of 1-256 characters")
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise _fail(where, f"error_pattern {pattern!r} is not a regular expression: {error}") from error
+
+
+def check_hardening(where: str, capabilities: object, pids_limit: object,
+                    read_only: object) -> None:
+    if not isinstance(capabilities, list) or not all(isinstance(c, str) for c in capabilities):
+        raise _fail(where, "capabilities must be a list of names like [\"NET_BIND_SERVICE\"]")
+    refused = sorted({c for c in capabilities if c.upper().removeprefix("CAP_") not in CAPABILITIES})
+    if refused:
+        raise _fail(where, f"capabilities {', '.join(refused)} are not allowed; "
+                           f"allowed: {', '.join(CAPABILITIES)}")
+    if isinstance(pids_limit, bool) or not isinstance(pids_limit, int) or not (
+            16 <= pids_limit <= MAX_PIDS_LIMIT):
+        raise _fail(where, f"pids_limit must be a whole number from 16 to {MAX_PIDS_LIMIT}")
+    if not isinstance(read_only, bool):
+        raise _fail(where, "read_only must be true or false")
+
+
+def capability_names(capabilities: list[str]) -> list[str]:
+    """As Docker takes them (NET_BIND_SERVICE), however they were written; sorted, unique."""
+    return sorted({c.upper().removeprefix("CAP_") for c in capabilities})
 
 
 def parse_application(raw: dict) -> tuple[str, list[ServiceSpec], list[list[str]]]:
@@ -138,7 +200,11 @@ def create_application(raw: dict, *, actor: str) -> Application:
             application=application, name=spec.name, image=spec.image, command=spec.command,
             environment=spec.environment, ports=[0] if spec.port else [], cpus=float(spec.cpus),
             memory=spec.memory, constraints=list(spec.constraints), strategy=spec.strategy,
-            healthcheck=spec.healthcheck, replicas=spec.replicas, status="pending")
+            healthcheck=spec.healthcheck, replicas=spec.replicas, status="pending",
+            capabilities=capability_names(spec.capabilities), pids_limit=spec.pids_limit,
+            read_only=spec.read_only, cluster=spec.cluster, pool=spec.pool, idc=spec.idc,
+            min_cpus=spec.min_cpus, min_memory=spec.min_memory, error_pattern=spec.error_pattern)
+        service.revisions.append(ServiceRevision(number=1, spec=revision_of(service), created_by=actor))
         db.session.add(service)
         by_name[spec.name] = service
     db.session.flush()
@@ -150,6 +216,15 @@ def create_application(raw: dict, *, actor: str) -> Application:
     audit.record("application.create", f"defined application {name} ({len(specs)} services)",
                  subject_type="application", subject=name, actor=actor)
     return application
+
+
+# What a revision fixes: changing any of these makes the next revision.
+REVISION_FIELDS = ("image", "command", "environment", "cpus", "memory", "healthcheck")
+
+
+def revision_of(service: Service) -> dict:
+    """The service's spec as a revision stores it, whole."""
+    return {name: getattr(service, name) for name in REVISION_FIELDS}
 
 
 def dependency_graph(application: Application) -> dict[str, list[tuple[str, str]]]:

@@ -1,4 +1,4 @@
-"""Reading what the database wants and recorded into the planner's plain data, in four
+"""Reading what the database wants and recorded into the planner's plain data, in six
 queries whatever the number of applications (a round at fleet size reads them all)."""
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from berth import db
-from berth.models import Application, ContainerInstance, Service, ServiceDependency
-from scheduler.orchestration.state import AppState, InstanceState, ServiceState
+from berth.models import (
+    Application, ContainerInstance, Release, Service, ServiceDependency, ServiceRevision,
+)
+from scheduler.orchestration import rollout
+from scheduler.orchestration.state import (
+    ActiveRelease, AppState, InstanceState, RevisionSpec, ServiceState,
+)
 
 
 def seconds(moment: datetime | None) -> float | None:
@@ -61,14 +66,18 @@ def read_desired(app_ids: Iterable[int], *, everything: bool = False) -> Desired
                    ContainerInstance.revision, ContainerInstance.name, ContainerInstance.host_id,
                    ContainerInstance.container_id, ContainerInstance.host_port,
                    ContainerInstance.state, ContainerInstance.health, ContainerInstance.restarts,
-                   ContainerInstance.backoff_until), ContainerInstance.service_id, names)):
+                   ContainerInstance.backoff_until, ContainerInstance.log_lines,
+                   ContainerInstance.error_lines, ContainerInstance.cpu_percent,
+                   ContainerInstance.memory_bytes), ContainerInstance.service_id, names)):
         if row.service_id not in names:
             continue
         app_id, service = names[row.service_id]
         instances[app_id].append(InstanceState(
             service, row.slot, row.revision, row.name, row.host_id, row.container_id,
-            row.host_port, row.state, row.health, row.restarts or 0, seconds(row.backoff_until)))
+            row.host_port, row.state, row.health, row.restarts or 0, seconds(row.backoff_until),
+            row.log_lines or 0, row.error_lines or 0, row.cpu_percent, row.memory_bytes))
         row_ids[(app_id, service, row.slot, row.revision)] = row.id
+    releases, revisions = _releases(names)
     by_app: dict[int, list[ServiceState]] = defaultdict(list)
     for s in services:
         by_app[s.application_id].append(ServiceState(
@@ -76,12 +85,45 @@ def read_desired(app_ids: Iterable[int], *, everything: bool = False) -> Desired
             memory=s.memory, command=tuple(s.command) if s.command else None,
             environment=dict(s.environment or {}), healthcheck=s.healthcheck,
             wants_port=bool(s.ports), constraints=tuple(s.constraints or ()),
+            capabilities=tuple(s.capabilities or ()), pids_limit=s.pids_limit,
+            read_only=s.read_only,
             strategy=s.strategy, depends_on=tuple(sorted(depends[s.id])), status=s.status,
             status_detail=s.status_detail, waiting_since=seconds(s.waiting_since),
-            endpoints=tuple(s.endpoints or ())))
+            endpoints=tuple(s.endpoints or ()), cluster=s.cluster, pool=s.pool, idc=s.idc,
+            min_cpus=s.min_cpus, min_memory=s.min_memory,
+            revisions=revisions.get(s.id, {}), release=releases.get(s.id)))
     states = [AppState(app.id, app.name, tuple(by_app[app.id]), tuple(instances[app.id]),
                        deleting=app.deleting_since is not None,
                        deploy_started_at=seconds(app.deploy_started_at))
               for app in apps.values()]
     return Desired(states, {names[s.id]: s.id for s in services}, row_ids,
                    {s.id: s.endpoints_version for s in services})
+
+
+def _releases(names: dict[int, tuple[int, str]]
+              ) -> tuple[dict[int, ActiveRelease], dict[int, dict[int, RevisionSpec]]]:
+    """The releases under way (one per service at most) and the revisions they run."""
+    active: dict[int, ActiveRelease] = {}
+    numbers: dict[int, set[int]] = defaultdict(set)
+    for row in db.session.scalars(select(Release).where(
+            Release.status.in_(rollout.ACTIVE_STATUSES))):
+        if row.service_id not in names:
+            continue
+        release = rollout.Release(row.from_revision, row.to_revision, int(row.settings["replicas"]),
+                                  rollout.Settings.from_dict(row.settings["plan"]))
+        progress = rollout.Progress.from_dict(row.progress) if row.progress else None
+        active[row.service_id] = ActiveRelease(row.id, release, progress)
+        numbers[row.service_id].update((row.from_revision, row.to_revision))
+    revisions: dict[int, dict[int, RevisionSpec]] = defaultdict(dict)
+    if numbers:
+        for row in db.session.scalars(select(ServiceRevision).where(
+                ServiceRevision.service_id.in_(list(numbers)))):
+            if row.number in numbers[row.service_id]:
+                revisions[row.service_id][row.number] = revision_spec(row.spec)
+    return active, revisions
+
+
+def revision_spec(spec: dict) -> RevisionSpec:
+    return RevisionSpec(spec["image"], tuple(spec["command"]) if spec.get("command") else None,
+                        dict(spec.get("environment") or {}), float(spec.get("cpus", 0.1)),
+                        int(spec.get("memory", 64 * 2**20)), spec.get("healthcheck"))

@@ -15,7 +15,7 @@ from berth.engine import ContainerState, EngineError
 from berth.hosts.liveness import is_alive
 from berth.hosts.overview import stale_after
 from berth.hosts.services import Connect, endpoint_of
-from berth.models import Host
+from berth.models import Host, Pool
 
 
 # Lists in flight at once: a list is one short call (a few ms on an engine), so 32 lanes
@@ -34,6 +34,8 @@ class HostView:
     admin_state: str
     port_range: tuple[int, int]
     endpoint: object  # berth.engine.Endpoint
+    pool: str | None = None  # where it is: a release's stages go by these
+    idc: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,11 @@ class Seen:
     container: ContainerState
 
 
-def host_views(hosts, alive: dict[int, bool]) -> list[HostView]:
+def host_views(hosts, alive: dict[int, bool], pools: dict[int, str] | None = None) -> list[HostView]:
+    pools = pools or {}
     return [HostView(h.id, h.name, h.address, alive[h.id], h.admin_state,
-                     (h.port_range_start, h.port_range_end), endpoint_of(h, timeout_s=10))
+                     (h.port_range_start, h.port_range_end), endpoint_of(h, timeout_s=10),
+                     pools.get(h.pool_id), h.idc)
             for h in hosts]
 
 
@@ -54,7 +58,8 @@ def read_hosts(config: Config, now: datetime) -> list[HostView]:
     hosts = list(db.session.scalars(select(Host)))
     alive = {h.id: h.admin_state != "maintenance"
              and is_alive(h.liveness, h.last_heartbeat_at, now, stale) for h in hosts}
-    return host_views(hosts, alive)
+    pools = {pool_id: name for pool_id, name in db.session.execute(select(Pool.id, Pool.name))}
+    return host_views(hosts, alive, pools)
 
 
 def list_labelled(labels: dict[str, str], hosts: list[HostView], connect: Connect

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, insert, update
 
 from berth import audit, db
-from berth.models import Application, ContainerInstance, Service
+from berth.clock import utcnow
+from berth.models import Application, ContainerInstance, Release, Service
 from berth.workloads.act import Outcome
 from berth.workloads.desired import Desired, moment
 from berth.workloads.observe import HostView
 from scheduler.orchestration.plan import status_of
+from scheduler.orchestration.rollout import Step
 from scheduler.orchestration.state import AppPlan, Discard, Launch, RowWrite
 
 
@@ -84,7 +86,8 @@ def _record_app(desired: Desired, app, plan: AppPlan, done: list[Outcome],
         status, detail = write.status, write.detail
         if write.derived:  # counted again over the rows as the actions left them
             status = status_of(current[name], [(r.slot, r.revision, r.state == "running", r.health)
-                                               for r in final.values() if r.service == name])
+                                               for r in final.values() if r.service == name],
+                               plan.layouts.get(name))
         if name in errors and not app.deleting:
             status, detail = "failing", errors[name]
             result.problems[name] = errors[name]
@@ -92,12 +95,34 @@ def _record_app(desired: Desired, app, plan: AppPlan, done: list[Outcome],
             change = (f"service.{status}", f"{plan.app_name}/{name} is {status}"
                       + (f": {detail}" if detail else ""), name)
             (before if status == write.status else after).append(change)
+    for name, (release_id, step) in plan.releases.items():
+        events += _write_release(desired, plan, current[name], release_id, step)
     # In the order things happened: a dependency seen healthy comes before what it let start.
     for kind, message, service in before + events + after:
         audit.record(kind, message, subject_type="service", subject=f"{plan.app_name}/{service}")
     if errors:
         result.converged = False
     return result
+
+
+def _write_release(desired: Desired, plan: AppPlan, service, release_id: int, step: Step
+                   ) -> list[tuple[str, str, str]]:
+    """The release's progress; once it is over, the service's released revision (its spec
+    columns with it), so the next rounds run that revision alone."""
+    over = step.finished is not None
+    db.session.execute(update(Release).where(Release.id == release_id).values(
+        progress=step.progress.as_dict(), status=step.status, detail=step.detail[:1000],
+        analysis=step.analysis, finished_at=utcnow() if over else None))
+    if step.finished is not None and step.finished != service.revision:
+        spec = service.revisions[step.finished]
+        db.session.execute(update(Service).where(
+            Service.id == desired.service_ids[(plan.app_id, service.name)]).values(
+            revision=step.finished, image=spec.image,
+            command=list(spec.command) if spec.command else None,
+            environment=dict(spec.environment), cpus=spec.cpus, memory=spec.memory,
+            healthcheck=spec.healthcheck))
+    name = f"{plan.app_name}/{service.name}"
+    return [(kind, f"{name}: {message}", service.name) for kind, message in step.events]
 
 
 def _write_rows(desired: Desired, app_id: int, rows: list[RowWrite]) -> None:

@@ -70,7 +70,8 @@ def _round(config: Config, connect: Connect, app_ids: list[int] | None
             seen, unreadable = list_labelled(labels, list(views.values()), connect)
             facts = {v.id: HostFacts(v.id, v.name, v.address, v.alive and v.id not in unreadable,
                                      v.admin_state == "draining", v.port_range,
-                                     v.admin_state == "maintenance") for v in views.values()}
+                                     v.admin_state == "maintenance", v.pool, v.idc)
+                     for v in views.values()}
             round_ = Round(now.timestamp(), config.installation_id, facts,
                            config.dependency_timeout_s, eviction_pause(facts.values()))
             by_app = _by_application(seen)

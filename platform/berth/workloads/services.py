@@ -15,17 +15,20 @@ from berth.workloads.definitions import MAX_REPLICAS
 
 def check_images_exist(application: Application, config: Config) -> None:
     """An image in Berth's registry must exist before anything starts (a typo is a 400)."""
+    for service in application.services:
+        check_image_exists(service.name, service.image, config)
+
+
+def check_image_exists(service: str, image: str, config: Config) -> None:
     from berth.projects import registry_ops
 
-    client = registry_ops.client(config)
-    for service in application.services:
-        registry, _, path = service.image.partition("/")
-        if registry != config.registry_host:
-            continue  # another registry: the engine's pull will tell
-        repository, _, reference = path.partition("@") if "@" in path else path.rpartition(":")
-        if client.manifest(repository, reference) is None:
-            raise InvalidInput(f"service {service.name}: image {service.image} does not exist "
-                               f"in the registry (check the repository and tag)")
+    registry, _, path = image.partition("/")
+    if registry != config.registry_host:
+        return  # another registry: the engine's pull will tell
+    repository, _, reference = path.partition("@") if "@" in path else path.rpartition(":")
+    if registry_ops.client(config).manifest(repository, reference) is None:
+        raise InvalidInput(f"service {service}: image {image} does not exist "
+                           f"in the registry (check the repository and tag)")
 
 
 def deploy(raw: dict, *, actor: str, config: Config | None = None) -> Application:
@@ -69,6 +72,12 @@ def scale(service: Service, replicas: int, *, actor: str, reason: str | None = N
         raise Conflict(f"application {service.application.name} is being torn down")
     if not isinstance(replicas, int) or not 0 <= replicas <= MAX_REPLICAS:
         raise InvalidInput(f"replicas must be a whole number from 0 to {MAX_REPLICAS}")
+    from berth.workloads.releases import active_release
+
+    release = active_release(service)
+    if release is not None and replicas != service.replicas:
+        raise Conflict(f"{service.application.name}/{service.name} is being released "
+                       f"(release {release.id}, {release.status}); scale it once the release is over")
     if replicas != service.replicas:
         subject = f"{service.application.name}/{service.name}"
         audit.record("service.scale", f"{subject}: {service.replicas} -> {replicas} replicas"

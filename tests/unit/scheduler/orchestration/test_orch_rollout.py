@@ -1,166 +1,230 @@
-"""The release planner: rolling batches, canary promotion, blue-green switching, and rollbacks."""
-from __future__ import annotations
-
+"""The release machine, step by step against simulated slots (pure: no engine, no clock)."""
 import pytest
 
-from scheduler.orchestration.reconcile import DesiredService
-from scheduler.orchestration.rollout import (
-    Observed, RolloutError, Step, as_desired, blue_green, canary, next_step, promote, rollback, rolling, start,
-)
-
-OLD, NEW = "r1", "r2"
+from scheduler.orchestration import rollout as r
+from scheduler.orchestration.analysis import Signal, analyse
 
 
-def healthy(step: Step) -> Observed:
-    """Everything the step asked for came up healthy."""
-    return Observed(step.desired.get(NEW, 0), step.desired.get(OLD, 0))
+def _release(replicas=4, **settings):
+    return r.Release(old=1, new=2, replicas=replicas, settings=r.Settings(**settings))
 
 
-def run_rolling(state, first: Observed | None = None, limit: int = 20) -> list[Step]:
-    """Step until done, each time reporting the requested instances healthy."""
-    steps = [next_step(state, first or Observed(0, state.replicas))]
-    while steps[-1].status != "done" and len(steps) < limit:
-        steps.append(next_step(steps[-1].state, healthy(steps[-1])))
-    return steps
+class World:
+    """Slots whose containers become ready one round after the layout asks for them."""
+
+    def __init__(self, release, locations=None, crash_new=False):
+        self.release, self.now = release, 1000.0
+        self.running = {(release.old, s): "ready" for s in range(release.replicas)}
+        self.crashes = {}
+        self.locations = locations or {}
+        self.crash_new = crash_new
+        self.min_serving = release.replicas
+        self.progress = r.start(release, self.seen())
+        self.steps = []
+
+    def seen(self, signals=None):
+        slots = {}
+        for s in range(self.release.replicas):
+            pool, idc = self.locations.get(s, (None, None))
+            slots[s] = r.SlotSeen(s, self.running.get((self.release.old, s), r.ABSENT),
+                                  self.running.get((self.release.new, s), r.ABSENT),
+                                  self.crashes.get(s, 0), pool, idc)
+        return r.Seen(self.now, slots, signals or {})
+
+    def round(self, dt=1.0, signals=None):
+        step = r.advance(self.release, self.progress, self.seen(signals))
+        self.progress = step.progress
+        self.steps.append(step)
+        # the engines converge to the layout: what is asked starts (ready next round), the rest goes
+        wanted = {(rev, s) for rev, slots in step.layout.items() for s in slots}
+        for key in list(self.running):
+            if key not in wanted:
+                del self.running[key]
+        for key in wanted:
+            if key not in self.running:
+                self.running[key] = "starting"
+            elif self.running[key] == "starting":
+                if key[0] == self.release.new and self.crash_new:
+                    self.crashes[key[1]] = self.crashes.get(key[1], 0) + 1
+                else:
+                    self.running[key] = "ready"
+        serving = sum(1 for s in range(self.release.replicas)
+                      if any(self.running.get((rev, s)) == "ready" for rev in step.traffic))
+        self.min_serving = min(self.min_serving, serving)
+        self.now += dt
+        return step
+
+    def until(self, status, rounds=100, **kw):
+        for _ in range(rounds):
+            step = self.round(**kw)
+            if step.status == status:
+                return step
+        raise AssertionError(f"never {status}: {self.steps[-1].detail}")
 
 
-def new_counts(steps: list[Step]) -> list[int]:
-    return [step.desired.get(NEW, 0) for step in steps]
+def test_rolling_moves_every_slot_and_never_drops_below_replicas_minus_unavailable():
+    world = World(_release(12, batch="25%"))
+    step = world.until(r.SUCCEEDED)
+    assert step.layout == {2: frozenset(range(12))} and step.finished == 2
+    assert world.min_serving >= 12 - r.Settings().unavailable(12)
+    assert sum(1 for s in world.steps for kind, _ in s.events if kind == "release.batch") == 8
 
 
-def batches(counts: list[int]) -> list[int]:
-    return [b - a for a, b in zip([0, *counts], counts) if b != a]
+def test_stop_first_only_when_no_surge_and_respects_max_unavailable():
+    world = World(_release(4, batch=2, max_surge=0, max_unavailable=1))
+    world.until(r.SUCCEEDED)
+    assert world.min_serving == 3
 
 
-@pytest.mark.parametrize(("replicas", "ratio", "expected"), [
-    (10, 0.25, [3, 3, 3, 1]),
-    (4, 0.25, [1, 1, 1, 1]),
-    (3, 0.1, [1, 1, 1]),  # ceil, and at least 1
-    (5, 0.5, [3, 2]),
-    (6, 1.0, [6]),
-    (1, 0.25, [1]),
-])
-def test_rolling_batches(replicas, ratio, expected):
-    steps = run_rolling(start(rolling(ratio), OLD, NEW, replicas))
-    assert batches(new_counts(steps)) == expected
-    assert steps[-1].status == "done"
-    assert steps[-1].desired == {NEW: replicas}
-    assert steps[-1].traffic == (NEW,)
-    for step in steps[:-1]:
-        # batches replace: old and new always add up to the replicas
-        assert sum(step.desired.values()) == replicas
-        assert step.status == "waiting"
-        assert step.traffic == (OLD, NEW)
+def test_both_budgets_zero_is_refused():
+    with pytest.raises(r.ReleaseError, match="cannot both be 0"):
+        r.start(_release(4, max_surge=0, max_unavailable=0), r.Seen(0, {}))
+    with pytest.raises(r.ReleaseError, match="at least 1"):
+        r.start(_release(4, batch=0), r.Seen(0, {}))
+    with pytest.raises(r.ReleaseError, match="percentage"):
+        r.start(_release(4, batch="x%"), r.Seen(0, {}))
 
 
-def test_rolling_waits_for_each_batch_to_be_healthy():
-    step = next_step(start(rolling(0.25), OLD, NEW, 10), Observed(0, 10))
-    assert step.desired == {OLD: 7, NEW: 3}
-    for observed in (Observed(0, 7), Observed(2, 7), Observed(2, 7)):
-        step = next_step(step.state, observed)
-        assert (step.status, step.desired) == ("waiting", {OLD: 7, NEW: 3})
-    assert "3/10" in step.reason
-    step = next_step(step.state, Observed(3, 7))
-    assert step.desired == {OLD: 4, NEW: 6}
-    # the same observation again changes nothing: safe to call on every tick
-    assert next_step(step.state, Observed(3, 7)).desired == {OLD: 4, NEW: 6}
+def test_a_crashing_revision_rolls_back_by_itself_and_says_why():
+    world = World(_release(4), crash_new=True)
+    step = world.until(r.ROLLED_BACK)
+    assert step.layout == {1: frozenset(range(4))} and step.finished == 1
+    assert "failed 2 time(s)" in step.progress.reason and "rolled back" in step.detail
+    assert world.min_serving >= 3
 
 
-def test_canary_then_promote_then_rolling():
-    state = start(canary(1), OLD, NEW, 5)
-    step = next_step(state, Observed(0, 5))
-    assert (step.status, step.desired, step.traffic) == ("waiting", {OLD: 5, NEW: 1}, (OLD, NEW))
-    with pytest.raises(RolloutError, match="canaries not healthy yet"):
-        promote(step.state)
-    step = next_step(step.state, Observed(1, 5))
-    assert (step.status, step.desired) == ("waiting_for_promotion", {OLD: 5, NEW: 1})
-    # waiting for promotion is a resting state, not a timeout
-    assert next_step(step.state, Observed(1, 5)).status == "waiting_for_promotion"
-
-    state = promote(step.state)
-    steps = run_rolling(state, first=Observed(1, 5))
-    # the canary counts as the first batch: batches of ceil(5 × 0.25) = 2 follow it
-    assert new_counts(steps) == [3, 5, 5]
-    assert [step.desired.get(OLD, 0) for step in steps] == [2, 0, 0]
-    assert [step.status for step in steps] == ["waiting", "waiting", "done"]
-    # a canary lost right after promotion holds the rollout where it is
-    assert next_step(state, Observed(0, 5)).desired == {OLD: 4, NEW: 1}
-    assert steps[-1].status == "done"
+def test_a_batch_past_its_deadline_rolls_back_or_halts():
+    release = _release(4, deadline_s=5)
+    world = World(release)
+    world.round()  # batch 1 asked
+    world.running = {k: ("starting" if k[0] == 2 else v) for k, v in world.running.items()}
+    world.progress = r.advance(release, world.progress, world.seen()).progress
+    world.now += 10
+    step = r.advance(release, world.progress, world.seen())
+    # the old containers still serve (surge), so the rollback is over at once
+    assert step.status == r.ROLLED_BACK and "deadline" in step.progress.reason
+    halted = r.advance(_release(4, deadline_s=5, auto_rollback=False), world.progress, world.seen())
+    assert halted.progress.phase == r.P_HALTED and halted.status == r.FAILED
 
 
-def test_canary_rollback_removes_the_canaries():
-    step = next_step(start(canary(2), OLD, NEW, 5), Observed(2, 5))
-    state = rollback(step.state)
-    step = next_step(state, Observed(2, 5))
-    assert (step.status, step.desired, step.traffic) == ("rolled_back", {OLD: 5}, (OLD,))
+def test_stages_follow_pools_and_idcs_and_wait_out_the_observation():
+    stages = ({"pools": ["non-core"]}, {"pools": ["core"], "idc": "a"}, {"pools": ["core"], "idc": "b"})
+    locations = {0: ("non-core", "a"), 1: ("core", "a"), 2: ("core", "b"), 3: ("core", "b")}
+    release = _release(4, batch="100%", stages=[r._stage(s) for s in stages], observe_s=30)
+    world = World(release, locations)
+    assert world.progress.stages == ((0,), (1,), (2, 3))
+    step = world.round()
+    assert step.places[0] == ("berth.pool in (non-core)",) and step.places[1][1] == "berth.idc==a"
+    while world.progress.phase != r.P_BETWEEN:
+        world.round()
+    done_at = world.progress.stage_done_at
+    while world.progress.stage == 0:
+        world.round()
+    assert world.now - 1 >= done_at + 30  # stage 2 began only after the observation period
+    assert world.until(r.SUCCEEDED).layout == {2: frozenset(range(4))}
 
 
-def test_blue_green_switch_promote():
-    step = next_step(start(blue_green(), OLD, NEW, 4), Observed(0, 4))
-    assert (step.status, step.desired, step.traffic) == ("waiting", {OLD: 4, NEW: 4}, (OLD,))
-    step = next_step(step.state, Observed(3, 4))
-    assert step.traffic == (OLD,)  # no switch until every green instance is healthy
-    step = next_step(step.state, Observed(4, 4))
-    assert (step.status, step.desired, step.traffic) == ("waiting_for_promotion", {OLD: 4, NEW: 4}, (NEW,))
-    # once switched, a dip in green health does not flip traffic back and forth
-    assert next_step(step.state, Observed(3, 4)).traffic == (NEW,)
-    step = next_step(promote(step.state), Observed(4, 4))
-    assert (step.status, step.desired, step.traffic) == ("done", {NEW: 4}, (NEW,))
+def test_approval_between_stages_waits_for_promote():
+    release = _release(2, batch="100%", stages=[r._stage({"idc": "a"})], approval=True)
+    world = World(release, {0: ("p", "a"), 1: ("p", "b")})
+    step = world.until(r.WAITING)
+    assert "approval" in step.detail
+    world.progress = r.promote(release, world.progress, world.now)
+    assert world.until(r.SUCCEEDED).finished == 2
 
 
-def test_blue_green_rollback_after_switch_is_instant():
-    step = next_step(next_step(start(blue_green(), OLD, NEW, 4), Observed(0, 4)).state, Observed(4, 4))
-    assert step.traffic == (NEW,)
-    step = next_step(rollback(step.state), Observed(4, 4))
-    # traffic goes back in this very step: blue never stopped running
-    assert (step.status, step.desired, step.traffic) == ("rolled_back", {OLD: 4}, (OLD,))
+def _signals(world, errors_new, lines=100):
+    out = {}
+    for (rev, slot), state in world.running.items():
+        if state == "ready":
+            errors = errors_new if rev == 2 else 0
+            out[(rev, slot)] = Signal(lines * world.now // 1000, errors * world.now // 1000, 5.0, 2**24)
+    return out
 
 
-@pytest.mark.parametrize("strategy", [rolling(0.25), canary(1), blue_green()])
-@pytest.mark.parametrize(("failures", "status"), [(0, "waiting"), (2, "waiting"), (3, "failed"), (7, "failed")])
-def test_unhealthy_new_instances_roll_back_automatically(strategy, failures, status):
-    state = next_step(start(strategy, OLD, NEW, 4), Observed(0, 4)).state
-    step = next_step(state, Observed(0, 4, new_failures=failures))
-    assert step.status == status
-    if status == "failed":
-        assert (step.desired, step.traffic) == ({OLD: 4}, (OLD,))
-        assert step.reason == f"{failures} health failures of r2 (limit 3): rolled back to r1"
-        # terminal: later ticks keep it rolled back, even once new instances would look healthy
-        assert next_step(step.state, Observed(4, 4)).status == "failed"
+def test_a_canary_that_logs_errors_is_rolled_back_by_the_analysis():
+    release = _release(4, strategy="canary", canary_count=1, analysis_s=10)
+    world = World(release)
+    for _ in range(40):
+        step = world.round(signals=_signals(world, errors_new=400))
+        if step.status == r.ROLLED_BACK:
+            break
+    assert step.status == r.ROLLED_BACK
+    assert "error log lines" in step.progress.reason and "canary analysis failed" in step.detail
 
 
-def test_failure_after_blue_green_switch_switches_back():
-    step = next_step(start(blue_green(), OLD, NEW, 2), Observed(2, 2))
-    assert step.traffic == (NEW,)
-    step = next_step(step.state, Observed(1, 2, new_failures=3))
-    assert (step.status, step.traffic) == ("failed", (OLD,))
+def test_a_clean_canary_promotes_itself_when_configured():
+    release = _release(4, strategy="canary", canary_count=1, analysis_s=5, auto_promote_s=8)
+    world = World(release)
+    for _ in range(60):
+        step = world.round(signals=_signals(world, errors_new=0))
+        if step.status == r.SUCCEEDED:
+            break
+    assert step.status == r.SUCCEEDED
+    assert any(kind == "release.promote" for s in world.steps for kind, _ in s.events)
 
 
-@pytest.mark.parametrize(("make_state", "transition", "message"), [
-    (lambda: start(rolling(0.5), OLD, NEW, 4), promote, "cannot promote a rolling rollout"),
-    (lambda: start(blue_green(), OLD, NEW, 4), promote, "cannot promote a blue_green rollout in phase green"),
-    (lambda: run_rolling(start(rolling(1.0), OLD, NEW, 1))[-1].state, rollback, "already done"),
-    (lambda: rollback(start(canary(1), OLD, NEW, 4)), rollback, "already rolled_back"),
-    (lambda: rollback(start(canary(1), OLD, NEW, 4)), promote, "cannot promote a canary rollout in phase rolled_back"),
-])
-def test_invalid_transitions(make_state, transition, message):
-    with pytest.raises(RolloutError, match=message):
-        transition(make_state())
+def test_a_canary_with_no_traffic_is_inconclusive_and_waits():
+    release = _release(4, strategy="canary", analysis_s=5, auto_promote_s=5)
+    world = World(release)
+    step = world.until(r.WAITING)
+    assert step.analysis["outcome"] == "inconclusive" and "no data" in step.detail
+    with pytest.raises(r.ReleaseError):
+        r.promote(release, r.start(release, world.seen()), world.now)  # canaries not analysed yet
+    world.progress = r.promote(release, world.progress, world.now)
+    assert world.until(r.SUCCEEDED).finished == 2
 
 
-@pytest.mark.parametrize(("build", "message"), [
-    (lambda: rolling(0), "batch_ratio"),
-    (lambda: rolling(1.5), "batch_ratio"),
-    (lambda: canary(0), "canary count"),
-    (lambda: start(canary(6), OLD, NEW, 5), "6 canaries exceed 5 replicas"),
-    (lambda: start(rolling(0.5), OLD, OLD, 5), "already the old one"),
-    (lambda: start(rolling(0.5), OLD, NEW, 0), "replicas must be >= 1"),
-])
-def test_bad_rollouts(build, message):
-    with pytest.raises(ValueError, match=message):
-        build()
+def test_blue_green_switches_in_one_step_and_switches_back_without_starting_anything():
+    release = _release(3, strategy="blue_green")
+    world = World(release)
+    step = world.until(r.WAITING)
+    assert step.traffic == {2} and step.layout == {1: frozenset(range(3)), 2: frozenset(range(3))}
+    before = [s.traffic for s in world.steps]
+    assert {1, 2} not in before  # never both: the switch is one step
+    world.progress = r.rollback(world.progress, world.now, "switch-back")
+    step = world.round()
+    assert step.status == r.ROLLED_BACK and step.traffic == {1}
+    assert step.layout == {1: frozenset(range(3))}
 
 
-def test_as_desired_feeds_the_reconciler():
-    step = next_step(start(rolling(0.25), OLD, NEW, 10), Observed(0, 10))
-    assert as_desired("api", step) == [DesiredService("api", OLD, 7), DesiredService("api", NEW, 3)]
+def test_blue_green_manual_switch_and_confirm():
+    release = _release(2, strategy="blue_green", switch="manual")
+    world = World(release)
+    step = world.until(r.WAITING)
+    assert step.traffic == {1} and "promote to switch" in step.detail
+    world.progress = r.promote(release, world.progress, world.now)
+    assert world.round().traffic == {2}
+    world.progress = r.promote(release, world.progress, world.now)
+    assert world.round().layout == {2: frozenset({0, 1})}
+
+
+def test_pause_holds_the_layout_and_resume_goes_on():
+    release = _release(4)
+    world = World(release)
+    world.round()
+    world.progress = r.pause(world.progress)
+    held = world.round()
+    assert held.status == r.PAUSED and world.round().layout == held.layout
+    world.progress = r.resume(world.progress, world.now)
+    assert world.until(r.SUCCEEDED).finished == 2
+
+
+def test_progress_survives_json():
+    import json
+    world = World(_release(4, stages=[r._stage({"pools": ["x"]})]))
+    world.round()
+    again = r.Progress.from_dict(json.loads(json.dumps(world.progress.as_dict())))
+    assert again == world.progress
+    settings = r.Settings.from_dict(json.loads(json.dumps(world.release.settings.as_dict())))
+    assert settings == world.release.settings
+
+
+def test_analysis_rules():
+    quiet = [Signal(100, 0, 5.0, 2**24)]
+    assert analyse([Signal(100, 60, 5.0, 2**24)], quiet, 60).signal == "errors"
+    assert analyse([Signal(100, 2, 5.0, 2**24)], quiet, 60).outcome == "pass"
+    assert analyse([Signal(100, 0, 50.0, 2**24)], quiet, 60).signal == "cpu"
+    assert analyse([Signal(100, 0, 5.0, 2**24, restarts=1)], quiet, 60).signal == "restarts"
+    assert analyse([Signal(0, 0, 0.1)], [Signal(0, 0, 0.2)], 60).outcome == "inconclusive"
+    assert analyse([], quiet, 60).outcome == "inconclusive"
