@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 # its period (the autoscaler then decides late). A worker started without -Q consumes both.
 DEFAULT_QUEUE, PROBES = "celery", "probes"
 PROBE_TASKS = ("berth.hosts.tasks.probe_all_hosts", "berth.hosts.tasks.probe_host",
-               "berth.workloads.tasks.collect_container_cpu")
+               "berth.workloads.tasks.collect_container_cpu",
+               "berth.workloads.tasks.sample_release_signals")
 
 # (soft, hard) time limits in seconds per kind of task. The soft limit raises inside the task
 # (SoftTimeLimitExceeded: its unit of work rolls back); the hard one kills the pool process.

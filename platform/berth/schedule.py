@@ -25,6 +25,11 @@ def beat_schedule(config: "Config") -> dict:
             "schedule": config.metrics_interval_s,
             "options": {"expires": config.metrics_interval_s},
         },
+        "sample-release-signals": {
+            "task": "berth.workloads.tasks.sample_release_signals",
+            "schedule": config.metrics_interval_s,
+            "options": {"expires": config.metrics_interval_s},
+        },
         "reconcile-applications": {
             "task": "berth.workloads.tasks.reconcile_all",
             "schedule": config.reconcile_interval_s,

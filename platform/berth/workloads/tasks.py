@@ -8,6 +8,7 @@ from berth.models import Application
 from berth.workloads.autoscaling import autoscale_all
 from berth.workloads.metrics import collect_cpu
 from berth.workloads.round import reconcile_application, run_round
+from berth.workloads.signals import sample_signals
 
 # How long a deploy keeps re-checking on its own before leaving it to the periodic reconcile.
 DEPLOY_DEADLINE = timedelta(minutes=10)
@@ -45,6 +46,13 @@ def collect_container_cpu() -> dict:
     sampled = collect_cpu(settings())
     enqueue(autoscale_services)
     return {"sampled": sampled}
+
+
+@celery.task(name="berth.workloads.tasks.sample_release_signals", single_flight=True,
+             **limits("metrics"))
+def sample_release_signals() -> dict:
+    """New log lines, error lines and memory of every instance of a service in a release."""
+    return sample_signals(settings())
 
 
 @celery.task(name="berth.workloads.tasks.autoscale_services", **limits("autoscale"), **RETRY)
