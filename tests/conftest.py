@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from berth import db, migrate
+from berth import db, migrate, vault
 from berth.config import Config
 from tests.support import basic_auth
 
@@ -42,6 +42,7 @@ def config(tmp_path, migrated_template) -> Config:
 def database(config):
     """A session on this test's own database, committed or rolled back by the test."""
     db.configure(config.database_url)
+    vault.configure(config.secrets_keys)
     yield db.session
     db.session.remove()
 

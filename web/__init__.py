@@ -5,7 +5,7 @@ import threading
 
 from flask import Flask
 
-from berth import db
+from berth import db, vault
 from berth.celery_app import configure_celery
 from berth.config import Config
 
@@ -27,6 +27,7 @@ def create_app(config: Config | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
     )
     db.configure(config.database_url)
+    vault.configure(config.secrets_keys)
     configure_celery(config)
     app.extensions["berth.blocking_queries"] = threading.BoundedSemaphore(config.max_blocking_queries)
 

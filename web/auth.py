@@ -20,9 +20,16 @@ blueprint = Blueprint("auth", __name__)
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+def _load_user(session_id: str) -> User | None:
+    # "<user id>.<session_version>" (User.get_id): a cookie from before a logout, a new
+    # password or a deactivation names an old version and logs nobody in.
+    user_id, _, version = session_id.partition(".")
+    if not (user_id.isdigit() and version.isdigit()):
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or user.session_version != int(version):
+        return None
+    return user
 
 
 @login_manager.request_loader
@@ -90,6 +97,9 @@ def login():
 @blueprint.post("/logout")
 @login_required
 def logout():
+    # The cookie is not stored server-side: ending the version is what stops a copy of it
+    # (this ends the user's other sessions too).
+    accounts.end_sessions(current_user._get_current_object())
     logout_user()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))

@@ -1,4 +1,6 @@
 """Extensions, created once here and attached to the app in create_app()."""
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_smorest import Api as _Api
 from flask_wtf import CSRFProtect
@@ -10,6 +12,10 @@ login_manager.login_view = "auth.login"
 login_manager.login_message_category = "warning"
 
 csrf = CSRFProtect()
+
+# No default limits: only failed logins are counted (web.security.LoginFailures), so a
+# client with a valid credential is never throttled, however fast it calls.
+limiter = Limiter(get_remote_address)
 
 
 class Api(_Api):

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from berth import db, migrate
+from berth import db, migrate, vault
 from berth.config import Config
 from berth.errors import BerthError
 
@@ -48,6 +48,10 @@ def release() -> None:
     config = _config()
     migrate.upgrade(config.database_url)
     click.echo("database migrated")
+    # Values stored before encryption at rest are encrypted now, not at the next rotation.
+    encrypted = _rotate(config, plaintext_only=True)
+    if encrypted:
+        click.echo(f"encrypted {encrypted} secret(s) stored in plaintext")
     if config.admin_password:
         _ensure_admin(config, config.admin_password)
 
@@ -62,6 +66,36 @@ def _ensure_admin(config: Config, password: str) -> None:
     except BerthError as error:
         raise click.ClickException(error.message) from error
     click.echo("created user admin" if created else "user admin already exists (unchanged)")
+
+
+def _rotate(config: Config, *, plaintext_only: bool = False) -> int:
+    db.configure(config.database_url)
+    vault.configure(config.secrets_keys)
+    try:
+        with db.unit_of_work():
+            return vault.rotate(db.session, plaintext_only=plaintext_only)
+    except vault.SecretsError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@main.group("secrets")
+def secrets_group() -> None:
+    """Secrets at rest (engine TLS keys), encrypted with BERTH_SECRETS_KEYS."""
+
+
+@secrets_group.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret with the first key of BERTH_SECRETS_KEYS (or of the
+    instance's secrets_keys file). Afterwards the other keys may be removed."""
+    click.echo(f"re-encrypted {_rotate(_config())} secret(s) with the first key")
+
+
+@secrets_group.command("generate-key")
+def secrets_generate_key() -> None:
+    """Print a new Fernet key (to put first in BERTH_SECRETS_KEYS before `rotate`)."""
+    from cryptography.fernet import Fernet
+
+    click.echo(Fernet.generate_key().decode())
 
 
 @main.group("admin")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from berth import vault
+
 
 def _instance_dir(env: dict[str, str]) -> Path:
     return Path(env.get("BERTH_INSTANCE", "instance")).resolve()
@@ -44,6 +46,11 @@ def _persistent_secret(path: Path) -> str:
     return path.read_text().strip()
 
 
+def _read_secret_file(path: str | None) -> str | None:
+    """A secret passed as a file (0600) instead of in every process's environment."""
+    return (Path(path).read_text().strip() or None) if path else None
+
+
 @dataclass(frozen=True)
 class Config:
     instance_dir: Path
@@ -52,6 +59,8 @@ class Config:
     result_backend: str
     secret_key: str = field(repr=False)
     admin_password: str | None = field(default=None, repr=False)
+    # Fernet keys for secrets at rest (berth.vault), kept out of the database; first encrypts.
+    secrets_keys: tuple[str, ...] = field(default=(), repr=False)
     # The primary registry (its auth.token points at Berth), and what it calls us.
     registry_url: str = "http://127.0.0.1:5000"
     registry_service: str = "berth-registry"
@@ -77,6 +86,15 @@ class Config:
     # Discovery's blocking queries each hold a web thread while they wait; at most this many
     # per web process, so watchers can never take every thread from the UI and the API.
     max_blocking_queries: int = 2
+    # Failed logins (form, API Basic auth, registry token endpoint) allowed per username and
+    # per source address in a moving window, in `limits` notation; beyond it, 429.
+    login_failures_per_user: str = "10/minute"
+    login_failures_per_address: str = "10/minute"
+    # Personal API tokens expire this long after creation; 0: never.
+    api_token_lifetime_days: int = 90
+    # Session cookies only over HTTPS; set it when a proxy terminates TLS in front of Berth
+    # (a direct HTTPS request gets Secure cookies anyway).
+    secure_cookies: bool = False
     testing: bool = False
 
     @property
@@ -84,6 +102,14 @@ class Config:
         """Names this installation on the containers it creates, so that two Berths sharing
         an engine never sweep each other's. Derived from the secret key, not revealing it."""
         return hashlib.sha256(b"berth-installation:" + self.secret_key.encode()).hexdigest()[:16]
+
+    @property
+    def rate_limit_storage_uri(self) -> str:
+        """Failure counts are shared through Redis when the broker is Redis; otherwise each
+        web process counts its own (memory)."""
+        if self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return "memory://"
 
     @property
     def registry_host(self) -> str:
@@ -106,7 +132,9 @@ class Config:
                 "RESULT_BACKEND", f"db+sqlite:///{instance / 'results.sqlite'}"
             ),
             secret_key=env.get("SECRET_KEY") or _persistent_secret(instance / "secret_key"),
-            admin_password=env.get("BERTH_ADMIN_PASSWORD") or None,
+            admin_password=env.get("BERTH_ADMIN_PASSWORD") or _read_secret_file(
+                env.get("BERTH_ADMIN_PASSWORD_FILE")),
+            secrets_keys=vault.load_keys(env, instance),
             registry_url=env.get("BERTH_REGISTRY_URL", "http://127.0.0.1:5000").rstrip("/"),
             notification_secret=env.get("BERTH_NOTIFICATION_SECRET")
             or _persistent_secret(instance / "notification_secret"),
@@ -122,6 +150,10 @@ class Config:
             ("dependency_timeout_s", float),
             ("metrics_interval_s", float),
             ("max_blocking_queries", int),
+            ("login_failures_per_user", str),
+            ("login_failures_per_address", str),
+            ("api_token_lifetime_days", int),
+            ("secure_cookies", lambda raw: raw.strip().lower() in ("1", "true", "yes", "on")),
         ):
             raw = env.get("BERTH_" + name.upper())
             if raw:

@@ -4,12 +4,13 @@ import logging
 
 from celery.signals import beat_init, worker_process_init, worker_ready
 
-from berth import db, runtime
+from berth import db, runtime, vault
 from berth.celery_app import celery, configure_celery
 from berth.config import Config
 
 config = Config.from_env()
 db.configure(config.database_url)
+vault.configure(config.secrets_keys)
 configure_celery(config)
 
 

@@ -60,3 +60,8 @@ class ContainerSpec:
     network_mode: str = "none"  # "none", "host" or "bridge"
     ports: dict[int, int] = field(default_factory=dict)  # container port -> host port (bridge)
     healthcheck: dict | None = None  # {"test": [...], "interval_s": 1, "retries": 3, ...}
+    # Hardening, on every container: no privilege gain (setuid binaries), every capability
+    # dropped but these, a bounded number of processes, optionally a read-only root.
+    cap_add: tuple[str, ...] = ()
+    pids_limit: int = 512
+    read_only: bool = False

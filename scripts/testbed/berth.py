@@ -37,8 +37,8 @@ class Berth:
         self.url = f"http://{LOCALHOST}:{self.port}"
         self.admin_password = admin_password
         self.bin = venv_bin or Path(sys.executable).parent  # gunicorn, celery
+        # No BERTH_ADMIN_PASSWORD here: prepare() creates admin, and no process needs it.
         self.env = dict(os.environ, BERTH_INSTANCE=str(self.instance),
-                        BERTH_ADMIN_PASSWORD=admin_password,
                         PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
                         **(settings or {}))
         self.processes: dict[str, subprocess.Popen] = {}
@@ -60,11 +60,12 @@ class Berth:
     def prepare(self) -> "Berth":
         """Migrate its database and create `admin` and the public project `library`. This
         process's sessions (berth.db) are left pointing at that database."""
-        from berth import accounts, db, migrate  # noqa: PLC0415
+        from berth import accounts, db, migrate, vault  # noqa: PLC0415
         from berth.projects import services as projects  # noqa: PLC0415
 
         migrate.upgrade(self.config.database_url)
         db.configure(self.config.database_url)
+        vault.configure(self.config.secrets_keys)
         with db.unit_of_work():
             admin, _ = accounts.ensure_admin(self.admin_password)
             if projects.find_project("library") is None:

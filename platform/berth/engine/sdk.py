@@ -1,8 +1,11 @@
 """The real engine client, over the docker SDK, for unix sockets and TCP with TLS."""
 from __future__ import annotations
 
+import calendar
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 
 import docker
@@ -17,6 +20,15 @@ from berth.engine import (
 )
 
 _NS = 1_000_000_000
+# Asked of the engine beyond a logs window on each side, the exact window then cut here by
+# each line's nanosecond stamp. The engine's own cut would count a line on a bound twice (it
+# keeps both bounds) and a float of Unix seconds is good to ~0.2 us only; above all, a log
+# is not in stamp order (stdout and stderr are stamped, then written, by two goroutines:
+# 0.1 ms apart on the idle test bed, tests/integration/test_log_signals.py), and dockerd
+# stops at the first line past `until` and, from the first line past `since`, sends the
+# rest. A second each side costs a second's lines more per call, and loses a line only if
+# it was written a second after one stamped later.
+LOGS_SLACK_S = 1.0
 # Docker 20.10's API; newer engines still speak it. A fixed version saves the SDK's
 # negotiation round trip on every new client (a probe makes one per host).
 API_VERSION = "1.41"
@@ -89,6 +101,61 @@ def sample_of(cpu: dict) -> CpuSample | None:
                      online_cpus=online)
 
 
+def memory_in_use(memory: dict) -> int | None:
+    """Memory in use the way the docker CLI shows it: usage less the inactive page cache
+    (total_inactive_file on cgroup v1, inactive_file on v2); None when not running."""
+    usage = memory.get("usage")
+    if usage is None:
+        return None
+    counters = memory.get("stats") or {}
+    if "total_inactive_file" in counters:  # cgroup v1
+        if counters["total_inactive_file"] < usage:
+            return usage - counters["total_inactive_file"]
+    elif counters.get("inactive_file", usage) < usage:  # cgroup v2
+        return usage - counters["inactive_file"]
+    return usage
+
+
+def to_ns(unix_s: float) -> int:
+    """Unix seconds as integer nanoseconds, to the microsecond (what a datetime keeps)."""
+    return round(unix_s * 1_000_000) * 1000
+
+
+def timestamp_ns(text: str) -> int | None:
+    """RFC 3339 with up to nanoseconds, as docker prefixes log lines
+    ("2024-12-03T10:00:00.123456789Z"), as Unix nanoseconds; None if it is not one."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        return None
+    date, fraction, zone = match.group(1), match.group(2) or "", match.group(3)
+    try:
+        seconds = calendar.timegm(time.strptime(date, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+    if zone not in ("Z", "z"):
+        sign = 1 if zone[0] == "+" else -1
+        seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return seconds * _NS + int(fraction.ljust(9, "0")[:9] or 0)
+
+
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|z|[+-]\d\d:\d\d)")
+
+
+def lines_between(raw: bytes, since_ns: int | None, until_ns: int) -> list[str]:
+    """The lines of a timestamped log (`docker logs -t`) stamped in (since_ns, until_ns],
+    without their stamps. A line longer than docker's 16 KiB buffer comes as parts, each
+    stamped, and only the last ends the line: it counts once, at its first part's stamp."""
+    kept = []
+    for record in raw.decode("utf-8", errors="replace").split("\n"):
+        stamp, _, line = record.partition(" ")
+        at = timestamp_ns(stamp)
+        if at is None:  # the empty tail after the last newline (docker stamps every line)
+            continue
+        if (since_ns is None or at > since_ns) and at <= until_ns:
+            kept.append(line.rstrip("\r"))
+    return kept
+
+
 class DockerEngine:
     def __init__(self, endpoint: Endpoint):
         self.endpoint = endpoint
@@ -148,6 +215,9 @@ class DockerEngine:
         kwargs = dict(
             image=spec.image, name=spec.name, command=spec.command, labels=spec.labels,
             environment=spec.environment, network_mode=spec.network_mode, detach=True,
+            # Every container is hardened the same way (see ContainerSpec).
+            security_opt=["no-new-privileges"], cap_drop=["ALL"], cap_add=list(spec.cap_add),
+            pids_limit=spec.pids_limit, read_only=spec.read_only,
         )
         if spec.cpus:
             kwargs["nano_cpus"] = int(spec.cpus * _NS)
@@ -219,6 +289,30 @@ class DockerEngine:
         if None in samples:
             return None
         return cpu_percent(*samples)
+
+    def logs_since(self, name_or_id: str, since: float | None, until: float) -> list[str] | None:
+        """stdout and stderr lines stamped in (since, until] (Unix seconds; since None: from
+        the start), cut by their own stamps (see LOGS_SLACK_S); None if there is no such
+        container."""
+        asked_since = since - LOGS_SLACK_S if since is not None and since > LOGS_SLACK_S else None
+        try:
+            raw = self._client.api.logs(name_or_id, stdout=True, stderr=True, timestamps=True,
+                                        since=asked_since, until=until + LOGS_SLACK_S)
+        except NotFound:
+            return None
+        except (APIError, DockerException, RequestException, OSError) as error:
+            raise EngineError(f"logs {name_or_id} on {self.endpoint.url} failed: "
+                              f"{getattr(error, 'explanation', None) or error}") from error
+        return lines_between(raw, None if since is None else to_ns(since), to_ns(until))
+
+    def memory_usage(self, name_or_id: str) -> int | None:
+        try:
+            stats = self._client.api.stats(name_or_id, stream=False, one_shot=True)
+        except NotFound:
+            return None
+        except (APIError, DockerException, RequestException, OSError) as error:
+            raise EngineError(f"stats {name_or_id} on {self.endpoint.url} failed: {error}") from error
+        return memory_in_use(stats.get("memory_stats") or {})
 
     def close(self) -> None:
         client = getattr(self, "_client", None)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from berth.clock import utcnow
 from berth.db import Base
+from berth.vault import EncryptedText
 
 ADMIN_STATES = ("active", "paused", "draining", "maintenance")
 LIVENESS = ("unknown", "up", "down")
@@ -53,7 +54,8 @@ class Host(Base):
     address: Mapped[str] = mapped_column(String(255), default="127.0.0.1")  # where ports answer
     tls_ca: Mapped[str | None] = mapped_column(Text)
     tls_cert: Mapped[str | None] = mapped_column(Text)
-    tls_key: Mapped[str | None] = mapped_column(Text)
+    # The client key is a secret: encrypted at rest with keys kept outside the database.
+    tls_key: Mapped[str | None] = mapped_column(EncryptedText)
     idc: Mapped[str] = mapped_column(String(64), default="default")
     labels: Mapped[dict] = mapped_column(JSON, default=dict)
     # Declared hardware (the engine cannot tell disk type).
