@@ -2,19 +2,20 @@
 tearing down."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, FloatField, IntegerField
+from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, NumberRange
 
 from berth import db
 from berth.errors import BerthError
-from berth.models import Application, Host
-from berth.workloads import autoscaling, definitions
+from berth.models import Application, Host, Release
+from berth.workloads import autoscaling, definitions, releases
 from berth.workloads import services as workloads
 from berth.workloads.definitions import MAX_REPLICAS
+from web.api_v1.releases import ReleaseSchema
 
 blueprint = Blueprint("services", __name__, url_prefix="/services")
 
@@ -132,4 +133,71 @@ def set_autoscaling(app_name, service_name):
     else:
         flash("Autoscaling " + ("on: the autoscaler now sets the replicas." if form.enabled.data
                                 else "off."), "info")
+    return back
+
+
+class ReleaseForm(FlaskForm):
+    image = StringField("New image", validators=[InputRequired()])
+    strategy = SelectField("Strategy", choices=["rolling", "canary", "blue_green"])
+    batch = StringField("Batch", default="25%")
+
+
+class ReleaseActionForm(FlaskForm):
+    """No fields: the CSRF token is the point."""
+
+
+@blueprint.get("/<app_name>/<service_name>/releases")
+@login_required
+def release_page(app_name, service_name):
+    """The release page: start a release, follow the one under way, and the history."""
+    service = workloads.get_service(app_name, service_name)
+    history = db.session.scalars(select(Release).where(Release.service_id == service.id)
+                                 .order_by(Release.id.desc()).limit(50)).all()
+    return render_template("services/releases.html", service=service, history=history,
+                           active=releases.active_release(service), form=ReleaseForm(),
+                           action_form=ReleaseActionForm(), schema=ReleaseSchema())
+
+
+@blueprint.post("/<app_name>/<service_name>/releases")
+@login_required
+def start_release(app_name, service_name):
+    _require_operator()
+    service = workloads.get_service(app_name, service_name)
+    form = ReleaseForm()
+    back = redirect(url_for(".release_page", app_name=app_name, service_name=service_name))
+    if not form.validate_on_submit():
+        flash("The form expired or is incomplete; try again.", "danger")
+        return back
+    batch = form.batch.data.strip()
+    try:
+        release = releases.start(service, {
+            "changes": {"image": form.image.data.strip()}, "strategy": form.strategy.data,
+            "batch": int(batch) if batch.isdigit() else batch},
+            actor=current_user.username, config=current_app.config["BERTH"])
+    except BerthError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+    else:
+        flash(f"Release {release.id} started: revision {release.from_revision} to "
+              f"{release.to_revision}.", "info")
+    return back
+
+
+@blueprint.post("/<app_name>/<service_name>/releases/<int:release_id>/<action>")
+@login_required
+def act_on_release(app_name, service_name, release_id, action):
+    _require_operator()
+    service = workloads.get_service(app_name, service_name)
+    back = redirect(url_for(".release_page", app_name=app_name, service_name=service_name))
+    if not ReleaseActionForm().validate_on_submit():
+        flash("The form expired; try again.", "danger")
+        return back
+    try:
+        releases.act(service, releases.get_release(service, release_id), action,
+                     actor=current_user.username)
+    except BerthError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+    else:
+        flash(f"{action} asked of release {release_id}.", "info")
     return back
