@@ -20,3 +20,13 @@ class Registry(Base):
     idc: Mapped[str | None] = mapped_column(String(64))
     healthy: Mapped[bool | None]
     last_checked_at: Mapped[datetime | None]
+
+
+class RegistryEventSeen(Base):
+    """Registry notification events already applied, by the registry's event id, so a
+    replayed or retried delivery changes nothing. Kept for a bounded time (see catalogue)."""
+
+    __tablename__ = "registry_events_seen"
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)

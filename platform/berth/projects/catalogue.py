@@ -5,13 +5,15 @@ delete-if-present: applying the same event twice leaves the same catalogue.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from berth import audit, db
 from berth.clock import utcnow
 from berth.models import Project, Repository, Tag
+from berth.models.registries import RegistryEventSeen
 from berth.projects.services import find_project
 from berth.registry_auth import project_of
 
@@ -101,6 +103,33 @@ def set_size(repository_name: str, tag: str, digest: str, size: int) -> None:
         row.size = size
 
 
+# The registry retries a delivery until it is acknowledged and keeps its queue in memory only,
+# so a replay comes within hours at most; a week of ids is ample and keeps the table small.
+SEEN_RETENTION = timedelta(days=7)
+
+
+def first_delivery(event_id: object) -> bool:
+    """Record `event_id` as applied; False if it already was. Events without an id (not
+    from a real registry) cannot be told apart and are applied each time."""
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 128:
+        return True
+    if db.session.get(RegistryEventSeen, event_id) is not None:
+        return False
+    try:
+        # A savepoint: a concurrent delivery of the same event that committed first makes
+        # this insert fail, which means "already applied", not an error.
+        with db.session.begin_nested():
+            db.session.add(RegistryEventSeen(event_id=event_id, seen_at=utcnow()))
+    except IntegrityError:
+        return False
+    return True
+
+
+def forget_seen_events() -> None:
+    db.session.execute(delete(RegistryEventSeen).where(
+        RegistryEventSeen.seen_at < utcnow() - SEEN_RETENTION))
+
+
 def apply_notification(envelope: dict, *, own_subject: str = "berth") -> list[tuple[str, str]]:
     """Apply a registry notification envelope ({"events": [...]}).
 
@@ -108,7 +137,10 @@ def apply_notification(envelope: dict, *, own_subject: str = "berth") -> list[tu
     Deletes that Berth itself made (actor `own_subject`) were audited when a person asked.
     """
     pushed = []
+    forget_seen_events()
     for event in envelope.get("events", []):
+        if not isinstance(event, dict) or not first_delivery(event.get("id")):
+            continue
         target = event.get("target") or {}
         action = event.get("action")
         repository = target.get("repository")

@@ -105,3 +105,18 @@ def test_deploy_pull_credential_pulls_its_own_project_only(app, shop):
     forged = shop.get("/service/token?service=berth-registry",
                       headers=basic_auth("deploy$pub", password))
     assert forged.status_code == 401
+
+
+def test_a_replayed_notification_changes_nothing(app, shop, admin, monkeypatch):
+    sent = []
+    monkeypatch.setattr("berth.projects.tasks.refresh_tag_size.apply_async",
+                        lambda args, kwargs: sent.append(tuple(args)))
+    secret = {"Authorization": "Bearer " + app.config["BERTH"].notification_secret}
+    envelope = {"events": [{**notification("push", "shop/app", "1"), "id": "event-1"},
+                           {**notification("pull", "shop/app", "1", actor="guest"), "id": "event-2"}]}
+    for _ in range(2):  # the registry retries a delivery it thinks failed
+        assert shop.post("/service/notifications", json=envelope, headers=secret).status_code == 200
+    kinds = [e["kind"] for e in shop.get("/api/v1/audit?kind=image.", headers=admin).json]
+    assert sorted(kinds) == ["image.pull", "image.push"] and sent == [("shop/app", "1")]
+    garbage = {"events": ["not an event", {"id": 5}]}  # ignored, not a 500
+    assert shop.post("/service/notifications", json=garbage, headers=secret).status_code == 200
