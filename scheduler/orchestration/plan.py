@@ -206,12 +206,15 @@ class _Planner:
         """The release's step this round, from its slots as the engines show them."""
         active = service.release
         old, new = active.release.old, active.release.new
-        slots: dict[int, list] = defaultdict(lambda: [rollout.ABSENT, rollout.ABSENT, 0, None, None])
+        slots: dict[int, list] = defaultdict(lambda: [rollout.ABSENT, rollout.ABSENT, 0, None, None,
+                                                      None])
         for c in self.view.current:
             if c.service != service.name or c.revision not in (old, new):
                 continue
             entry = slots[c.slot]
             entry[0 if c.revision == old else 1] = _slot_state(c)
+            if c.revision == new and entry[1] == rollout.FAILING:
+                entry[5] = _failure_of(c)
             if c.revision == old and c.host_id in self.round.hosts:
                 host = self.round.hosts[c.host_id]
                 entry[3], entry[4] = host.pool, host.idc
@@ -401,6 +404,13 @@ def _slot_state(container: SeenContainer) -> str:
     if container.status == "running" and container.health in READY_HEALTH:
         return rollout.READY
     return rollout.STARTING
+
+
+def _failure_of(container: SeenContainer) -> str:
+    if container.status in ("exited", "dead"):
+        code = "" if container.exit_code is None else f" with code {container.exit_code}"
+        return f"its container {'died' if container.status == 'dead' else 'exited' + code}"
+    return "its healthcheck fails"
 
 
 def _key_of(rows: dict[tuple, InstanceState], name: str) -> tuple | None:

@@ -199,6 +199,7 @@ class SlotSeen(NamedTuple):
     new_crashes: int = 0
     pool: str | None = None
     idc: str | None = None
+    new_failure: str | None = None  # what the new container's failure looks like, if seen
 
 
 @dataclass(frozen=True)
@@ -532,7 +533,8 @@ class _Advance:
             at = self.seen.of(slot)
             crashes = at.new_crashes + (at.new == FAILING)
             if crashes >= self.s.max_failures:
-                return f"slot {slot} of revision {self.r.new} failed {crashes} time(s)"
+                return (f"slot {slot} of revision {self.r.new} failed {crashes} time(s): "
+                        f"{at.new_failure or 'it crashed or failed its healthcheck'}")
         return None
 
     def _gate_failed(self, why: str) -> None:

@@ -140,6 +140,7 @@ class SeenContainer(NamedTuple):
     status: str  # docker's: created, running, restarting, paused, exited, removing, dead
     health: str | None = None
     port: int | None = None
+    exit_code: int | None = None  # once exited: why a release's new container failed
 
     @property
     def key(self) -> tuple[str, int, int]:

@@ -84,12 +84,17 @@ def _health_of(status_text: str) -> str | None:
     return None
 
 
+_EXITED = re.compile(r"^Exited \((-?\d+)\)")
+
+
 def _listed(entry: dict) -> ContainerState:
     names = entry.get("Names") or [""]
+    exited = _EXITED.match(entry.get("Status") or "")  # "Exited (3) 2 seconds ago"
     return ContainerState(
         id=entry["Id"], name=names[0].lstrip("/"), image=entry.get("Image", ""),
         labels=dict(entry.get("Labels") or {}), status=entry.get("State", ""),
-        health=_health_of(entry.get("Status") or ""))
+        health=_health_of(entry.get("Status") or ""),
+        exit_code=int(exited.group(1)) if exited else None)
 
 
 def sample_of(cpu: dict) -> CpuSample | None:

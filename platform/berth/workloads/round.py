@@ -127,7 +127,8 @@ def _by_application(seen: list[Seen]) -> dict[str, list[SeenContainer]]:
             container = SeenContainer(
                 item.host_id, item.container.id, item.container.name, labels[LABEL_APPLICATION],
                 labels[LABEL_SERVICE], int(labels[LABEL_SLOT]), int(labels[LABEL_REVISION]),
-                item.container.status, item.container.health, int(port) if port else None)
+                item.container.status, item.container.health, int(port) if port else None,
+                item.container.exit_code)
         except (KeyError, ValueError):
             continue
         grouped.setdefault(container.application, []).append(container)

@@ -28,3 +28,12 @@ def test_fake_engine_down_refuses_everything():
     engine = FakeEngine(alive=False)
     with pytest.raises(EngineError):
         engine.ping()
+
+
+def test_the_list_form_gives_the_exit_code_of_an_exited_container():
+    from berth.engine.sdk import _listed
+
+    entry = {"Id": "c1", "Names": ["/a"], "State": "exited", "Status": "Exited (3) 2 seconds ago"}
+    assert _listed(entry).exit_code == 3
+    running = {"Id": "c2", "Names": ["/b"], "State": "running", "Status": "Up 3 s (healthy)"}
+    assert _listed(running).exit_code is None and _listed(running).health == "healthy"

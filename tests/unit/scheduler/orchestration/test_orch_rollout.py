@@ -228,3 +228,15 @@ def test_analysis_rules():
     assert analyse([Signal(100, 0, 5.0, 2**24, restarts=1)], quiet, 60).signal == "restarts"
     assert analyse([Signal(0, 0, 0.1)], [Signal(0, 0, 0.2)], 60).outcome == "inconclusive"
     assert analyse([], quiet, 60).outcome == "inconclusive"
+
+
+def test_the_reason_says_how_the_new_container_failed():
+    release = _release(2, max_failures=1)
+    world = World(release)
+    world.round()  # slot surges: revision 2 asked for
+    failed = r.Seen(world.now, {0: r.SlotSeen(0, r.READY, r.FAILING, 0,
+                                              new_failure="its container exited with code 3"),
+                                1: r.SlotSeen(1, r.READY)})
+    step = r.advance(release, world.progress, failed)
+    assert step.progress.reason == ("slot 0 of revision 2 failed 1 time(s): "
+                                    "its container exited with code 3")
