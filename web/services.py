@@ -2,15 +2,17 @@
 tearing down."""
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringField
-from wtforms.validators import InputRequired, NumberRange
+from wtforms.validators import InputRequired, NumberRange, Optional
 
 from berth import db
-from berth.errors import BerthError
+from berth.errors import BerthError, InvalidInput
 from berth.models import Application, Host, Release
 from berth.workloads import autoscaling, definitions, releases
 from berth.workloads import services as workloads
@@ -137,9 +139,42 @@ def set_autoscaling(app_name, service_name):
 
 
 class ReleaseForm(FlaskForm):
-    image = StringField("New image", validators=[InputRequired()])
+    """A new image, or an earlier revision (a rollback); the rest maps onto rollout.Settings,
+    and a field left empty is its default."""
+
+    image = StringField("New image")
+    revision = IntegerField("or revision", validators=[Optional()])
     strategy = SelectField("Strategy", choices=["rolling", "canary", "blue_green"])
     batch = StringField("Batch", default="25%")
+    max_surge = StringField("Max surge", default="25%")
+    max_unavailable = StringField("Max unavailable", default="25%")
+    canary_count = IntegerField("Canaries", validators=[Optional()])
+    analysis_s = FloatField("Analysis (s)", validators=[Optional()])
+    stages = StringField("Stages (JSON)", validators=[Optional()],
+                         description='e.g. [{"pools": ["non-core"]}, {"pools": ["core"], "idc": "tucheng"}]')
+    observe_s = FloatField("Observe between stages (s)", validators=[Optional()])
+
+    def body(self) -> dict:
+        """The release's body for berth.workloads.releases.start (which checks it all)."""
+        body: dict = {"strategy": self.strategy.data}
+        if self.revision.data is not None:
+            body["revision"] = self.revision.data
+        elif (self.image.data or "").strip():
+            body["changes"] = {"image": self.image.data.strip()}
+        for field in (self.batch, self.max_surge, self.max_unavailable):
+            text = (field.data or "").strip()
+            if text:
+                body[field.name] = int(text) if text.isdigit() else text
+        for field in (self.canary_count, self.analysis_s, self.observe_s):
+            if field.data is not None:
+                body[field.name] = field.data
+        if (self.stages.data or "").strip():
+            try:
+                body["stages"] = json.loads(self.stages.data)
+            except ValueError as error:
+                raise InvalidInput(f"stages must be JSON, like "
+                                   f'[{{"pools": ["core"], "idc": "tucheng"}}]: {error}') from None
+        return body
 
 
 class ReleaseActionForm(FlaskForm):
@@ -153,9 +188,13 @@ def release_page(app_name, service_name):
     service = workloads.get_service(app_name, service_name)
     history = db.session.scalars(select(Release).where(Release.service_id == service.id)
                                  .order_by(Release.id.desc()).limit(50)).all()
+    released = next((r for r in service.revisions if r.number == service.revision), None)
+    revisions = [(r, releases.diff(released, r) if released and r is not released else {})
+                 for r in sorted(service.revisions, key=lambda r: -r.number)]
     return render_template("services/releases.html", service=service, history=history,
                            active=releases.active_release(service), form=ReleaseForm(),
-                           action_form=ReleaseActionForm(), schema=ReleaseSchema())
+                           action_form=ReleaseActionForm(), schema=ReleaseSchema(),
+                           revisions=revisions)
 
 
 @blueprint.post("/<app_name>/<service_name>/releases")
@@ -168,12 +207,9 @@ def start_release(app_name, service_name):
     if not form.validate_on_submit():
         flash("The form expired or is incomplete; try again.", "danger")
         return back
-    batch = form.batch.data.strip()
     try:
-        release = releases.start(service, {
-            "changes": {"image": form.image.data.strip()}, "strategy": form.strategy.data,
-            "batch": int(batch) if batch.isdigit() else batch},
-            actor=current_user.username, config=current_app.config["BERTH"])
+        release = releases.start(service, form.body(), actor=current_user.username,
+                                 config=current_app.config["BERTH"])
     except BerthError as error:
         db.session.rollback()
         flash(error.message, "danger")

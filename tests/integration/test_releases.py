@@ -149,6 +149,10 @@ def test_rolling_release_keeps_discovery_above_the_floor(berth_app, bed, fleet):
 def test_a_crashing_revision_rolls_back_by_itself_and_says_why(berth_app, bed, fleet):
     deploy(berth_app, "crash", http_service("web", bed.image, 2), 2)
     old_endpoints = endpoints(berth_app, "crash", "web")
+    missing = berth_app.api("POST", "/api/v1/applications/crash/services/web/releases",
+                            json={"changes": {"image": bed.image.rsplit(":", 1)[0] + ":no-such-tag"}})
+    assert missing.status_code in (400, 404, 422) and "no-such-tag" in missing.text, missing.text
+    assert berth_app.api("GET", "/api/v1/applications/crash/services/web/releases").json() == []
     release = start_release(berth_app, "crash", "web", deadline_s=60, changes={
         "image": next_image(bed), "command": ["sh", "-c", "echo starting; exit 3"]})
     ended = wait_release(berth_app, "crash", "web", release, ("rolled_back",))

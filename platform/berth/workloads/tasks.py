@@ -16,21 +16,34 @@ RECHECK_S = 1.0
 
 
 @celery.task(name="berth.workloads.tasks.deploy_application", **limits("deploy"), **RETRY)
-def deploy_application(app_id: int) -> dict:
+def deploy_application(app_id: int, chain: str | None = None) -> dict:
     """One pass, then again shortly while something is still starting, waiting or stopping
-    (a teardown runs through here too); it stops once settled, or gone."""
+    (a teardown runs through here too); it stops once settled, or gone.
+
+    Each deploy, scale or release action starts a chain of these, named by the action's
+    time (`deploy_started_at`); a chain that a later action superseded ends, so actions in
+    quick succession leave one chain re-checking, not one each."""
+    app = db.session.get(Application, app_id)
+    name = _chain_of(app) if app is not None else None
+    if chain is not None and name is not None and chain != name:
+        return {"application": app_id, "superseded": True}
     result = reconcile_application(app_id, settings())
     app = db.session.get(Application, app_id)
     if app is None:
         return {"application": app_id, "gone": True}
     started = app.deploy_started_at or utcnow()
     if result is None or (not result.settled and utcnow() - started < DEPLOY_DEADLINE):
-        db.after_commit(lambda: deploy_application.apply_async(args=(app_id,), countdown=RECHECK_S))
+        db.after_commit(lambda: deploy_application.apply_async(args=(app_id, name),
+                                                               countdown=RECHECK_S))
     if result is None:
         return {"application": app_id, "busy": True}
     return {"application": app_id, "converged": result.converged, "created": result.created,
             "removed": result.removed, "waiting": result.waiting, "failed": result.failed,
             "problems": result.problems}
+
+
+def _chain_of(app: Application) -> str:
+    return app.deploy_started_at.isoformat() if app.deploy_started_at else ""
 
 
 @celery.task(name="berth.workloads.tasks.reconcile_all", single_flight=True, **limits("reconcile"))
