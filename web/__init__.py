@@ -17,8 +17,6 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=config.secret_key,
         BERTH=config,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
         TESTING=config.testing,
         API_TITLE="Berth",
         API_VERSION="v1",
@@ -31,8 +29,9 @@ def create_app(config: Config | None = None) -> Flask:
     configure_celery(config)
     app.extensions["berth.blocking_queries"] = threading.BoundedSemaphore(config.max_blocking_queries)
 
-    from web import (auth, errors, events, health, hosts, metrics, navigation, pages, projects,
-                     registry, services)
+    from web import (account, auth, errors, events, health, hosts, metrics, navigation, pages,
+                     projects, registry, services, users)
+    from web import security
     from web.extensions import api, csrf, login_manager
 
     login_manager.init_app(app)
@@ -41,7 +40,8 @@ def create_app(config: Config | None = None) -> Flask:
     metrics.init_app(app)
     errors.init_app(app)
     navigation.init_app(app)
-    for area in (auth, pages, health, projects, events, registry, hosts, services):
+    security.init_app(app, config)  # cookie flags, security headers, failed-login limits
+    for area in (auth, pages, health, projects, events, registry, hosts, services, account, users):
         app.register_blueprint(area.blueprint)
 
     from web.api_v1 import register_api

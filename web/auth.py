@@ -1,6 +1,7 @@
 """Who is asking: the login form (session cookie) and HTTP Basic (password or API token)."""
 from __future__ import annotations
 
+import math
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
@@ -15,6 +16,7 @@ from wtforms.validators import DataRequired, Length
 from berth import accounts, audit, db
 from berth.models import User
 from web.extensions import login_manager
+from web.security import VIA_BASIC, VIA_FORM, login_failures, too_many_failures
 
 blueprint = Blueprint("auth", __name__)
 
@@ -38,6 +40,11 @@ def _load_user_from_basic_auth(req) -> User | None:
     credentials = req.authorization
     if credentials is None or credentials.type != "basic" or not credentials.username:
         return None
+    failures = login_failures()
+    lockout = failures.lockout(credentials.username, req.remote_addr)
+    if lockout is not None:  # not even checked: _refuse_locked_basic_auth answers 429
+        g.login_lockout = lockout
+        return None
     secret = credentials.password or ""
     user = accounts.authenticate_token(secret)
     if user is not None and user.username != credentials.username:
@@ -46,7 +53,22 @@ def _load_user_from_basic_auth(req) -> User | None:
         user = accounts.authenticate(credentials.username, secret)
     if user is not None:
         g.basic_auth = True
+    else:
+        failures.failed(credentials.username, req.remote_addr, VIA_BASIC)
     return user
+
+
+@blueprint.before_app_request
+def _refuse_locked_basic_auth():
+    """HTTP Basic while its username or address is locked out: 429 wherever it is sent,
+    not a 401 that reads like a wrong password. The registry's token endpoint checks its own."""
+    credentials = request.authorization
+    if request.blueprint == "registry" or credentials is None or credentials.type != "basic":
+        return None
+    if current_user.is_authenticated:  # this runs the request loader (once per request)
+        return None
+    lockout = g.get("login_lockout")
+    return too_many_failures(lockout) if lockout is not None else None
 
 
 def require_api_user() -> User:
@@ -82,6 +104,13 @@ def _safe_next(target: str | None) -> str:
 def login():
     form = LoginForm()
     if form.validate_on_submit():
+        failures = login_failures()
+        lockout = failures.lockout(form.username.data, request.remote_addr)
+        if lockout is not None:  # refused before the password is looked at, right or wrong
+            flash(f"Too many failed logins for {lockout.reason}. Wait "
+                  f"{_duration(lockout.retry_after_s)} and try again.", "warning")
+            return (render_template("login.html", form=form), 429,
+                    {"Retry-After": str(lockout.retry_after_s)})
         user = accounts.authenticate(form.username.data, form.password.data)
         if user is not None:
             login_user(user)
@@ -89,9 +118,16 @@ def login():
                          subject=user.username, actor=user.username,
                          source_addr=request.remote_addr)
             return redirect(_safe_next(request.args.get("next")))
+        failures.failed(form.username.data, request.remote_addr, VIA_FORM)
         flash("Wrong username or password.", "danger")
         return render_template("login.html", form=form), 401
     return render_template("login.html", form=form)
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"
 
 
 @blueprint.post("/logout")

@@ -14,8 +14,9 @@ login_manager.login_message_category = "warning"
 csrf = CSRFProtect()
 
 # No default limits: only failed logins are counted (web.security.LoginFailures), so a
-# client with a valid credential is never throttled, however fast it calls.
-limiter = Limiter(get_remote_address)
+# client with a valid credential is never throttled, however fast it calls. A moving window:
+# a fixed one lets twice the limit through around a window's edge.
+limiter = Limiter(get_remote_address, strategy="moving-window")
 
 
 class Api(_Api):

@@ -21,6 +21,7 @@ from berth.clock import utcnow
 from berth.errors import BerthError, Conflict, Forbidden, InvalidInput
 from berth.hosts import overview, services
 from berth.models.inventory import ADMIN_STATES
+from web.api_v1 import ROW_ID
 
 blueprint = Blueprint("hosts", __name__, url_prefix="/hosts")
 
@@ -117,7 +118,7 @@ class StateForm(FlaskForm):
     state = HiddenField(validators=[AnyOf(ADMIN_STATES)])
 
 
-@blueprint.post("/<int:host_id>/state")
+@blueprint.post(f"/<{ROW_ID}:host_id>/state")
 @login_required
 def set_state(host_id: int):
     user = _user()

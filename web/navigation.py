@@ -1,5 +1,6 @@
 """The navigation bar: areas appear once their blueprint is registered."""
 from flask import Flask, current_app
+from flask_login import current_user
 
 NAV = [
     ("pages.dashboard", "Overview"),
@@ -8,12 +9,17 @@ NAV = [
     ("services.index", "Services"),
     ("events.index", "Events"),
 ]
+# Only system administrators see these.
+ADMIN_NAV = [
+    ("users.index", "Users"),
+]
 
 
 def init_app(app: Flask) -> None:
     @app.context_processor
     def _nav():
         def nav_items():
-            return [(e, label) for e, label in NAV if e in current_app.view_functions]
+            items = NAV + (ADMIN_NAV if getattr(current_user, "is_admin", False) else [])
+            return [(e, label) for e, label in items if e in current_app.view_functions]
 
         return {"nav_items": nav_items}

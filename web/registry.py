@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, request
 from berth.projects import registry_access, registry_ops
 from web.errors import error_response
 from web.extensions import csrf
+from web.security import VIA_REGISTRY, login_failures, too_many_failures
 
 blueprint = Blueprint("registry", __name__, url_prefix="/service")
 csrf.exempt(blueprint)
@@ -24,6 +25,13 @@ def token():
     username = password = None
     if credentials is not None and credentials.type == "basic":
         username, password = credentials.username, credentials.password
+    failures = login_failures()
+    if username:
+        # docker asks for a token before nearly every registry call, but only failures
+        # count, so a client with a valid credential is never slowed down.
+        lockout = failures.lockout(username, request.remote_addr)
+        if lockout is not None:
+            return too_many_failures(lockout)
     try:
         body = registry_access.issue_registry_token(
             config, service=request.args.get("service", ""),
@@ -31,6 +39,7 @@ def token():
     except ValueError as error:
         return error_response(400, str(error))
     except registry_access.BadCredentials:
+        failures.failed(username, request.remote_addr, VIA_REGISTRY)
         return error_response(401, "wrong username or password (or robot secret)",
                               headers={"WWW-Authenticate": 'Basic realm="Berth registry"'})
     return body

@@ -17,6 +17,7 @@ from berth.models import Application, Host, Release
 from berth.workloads import autoscaling, definitions, releases
 from berth.workloads import services as workloads
 from berth.workloads.definitions import MAX_REPLICAS
+from web.api_v1 import ROW_ID
 from web.api_v1.releases import ReleaseSchema
 
 blueprint = Blueprint("services", __name__, url_prefix="/services")
@@ -219,7 +220,7 @@ def start_release(app_name, service_name):
     return back
 
 
-@blueprint.post("/<app_name>/<service_name>/releases/<int:release_id>/<action>")
+@blueprint.post(f"/<app_name>/<service_name>/releases/<{ROW_ID}:release_id>/<action>")
 @login_required
 def act_on_release(app_name, service_name, release_id, action):
     _require_operator()

@@ -213,7 +213,7 @@ def tokens_of(user: User) -> list[ApiToken]:
 def find_token(user: User, token_id: int) -> ApiToken:
     token = db.session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:
-        raise NotFound(f"you have no API token with id {token_id}")
+        raise NotFound(f"{user.username} has no API token with id {token_id}")
     return token
 
 

@@ -87,14 +87,21 @@ class Config:
     # per web process, so watchers can never take every thread from the UI and the API.
     max_blocking_queries: int = 2
     # Failed logins (form, API Basic auth, registry token endpoint) allowed per username and
-    # per source address in a moving window, in `limits` notation; beyond it, 429.
-    login_failures_per_user: str = "10/minute"
-    login_failures_per_address: str = "10/minute"
+    # per client address in a moving window, in `limits` notation ("10 per 5 minutes");
+    # beyond either, every attempt is answered 429 (a correct password too) until the oldest
+    # failure leaves the window. Successful logins never count. The address limit is looser:
+    # several people may share one address (a NAT, an office proxy).
+    login_failures_per_user: str = "10 per 5 minutes"
+    login_failures_per_address: str = "30 per 5 minutes"
     # Personal API tokens expire this long after creation; 0: never.
     api_token_lifetime_days: int = 90
     # Session cookies only over HTTPS; set it when a proxy terminates TLS in front of Berth
     # (a direct HTTPS request gets Secure cookies anyway).
     secure_cookies: bool = False
+    # Proxies in front of Berth whose X-Forwarded-For/-Proto are trusted (0: none, the
+    # default, as anyone can send these headers). Behind one load balancer, 1: the failed-
+    # login limits then count the client's address, not the balancer's.
+    proxy_hops: int = 0
     testing: bool = False
 
     @property
@@ -105,8 +112,10 @@ class Config:
 
     @property
     def rate_limit_storage_uri(self) -> str:
-        """Failure counts are shared through Redis when the broker is Redis; otherwise each
-        web process counts its own (memory)."""
+        """Where failed-login counts live (Flask-Limiter storage). Shared through Redis when
+        the broker is Redis, so every web process and machine sees the same counts; otherwise
+        in each web process's memory, so with N gunicorn workers a client may fail up to N
+        times the limit before all of them refuse it, and a restart forgets the counts."""
         if self.broker_url.startswith(("redis://", "rediss://")):
             return self.broker_url
         return "memory://"
@@ -154,6 +163,7 @@ class Config:
             ("login_failures_per_address", str),
             ("api_token_lifetime_days", int),
             ("secure_cookies", lambda raw: raw.strip().lower() in ("1", "true", "yes", "on")),
+            ("proxy_hops", int),
         ):
             raw = env.get("BERTH_" + name.upper())
             if raw:

@@ -1,6 +1,7 @@
 """Entry point of the Celery worker and beat (see the Procfile): `celery -A berth.worker`."""
 import json
 import logging
+import os
 
 from celery.signals import beat_init, worker_process_init, worker_ready
 
@@ -8,6 +9,10 @@ from berth import db, runtime, vault
 from berth.celery_app import celery, configure_celery
 from berth.config import Config
 
+# Everything these processes write goes into the private instance folder, also what they
+# don't open themselves: beat's schedule is a shelve, which takes its files' mode from the
+# umask (0644 under the usual 022).
+os.umask(0o077)
 config = Config.from_env()
 db.configure(config.database_url)
 vault.configure(config.secrets_keys)

@@ -10,7 +10,7 @@ from berth.errors import NotFound
 from berth.workloads import autoscaling, definitions
 from berth.workloads import services as workloads
 from berth.workloads.upstream import render_upstream
-from web.api_v1 import Blueprint
+from web.api_v1 import Blueprint, UtcDateTime
 from web.auth import require_api_user
 
 blueprint = Blueprint("applications_api", __name__, url_prefix="/api/v1/applications",
@@ -43,8 +43,8 @@ class AutoscalingSchema(Schema):
         "description": "scale down only to the highest replica count recommended this long"})
     tolerance = fields.Float(metadata={"description": "no change within ± this share of target"})
     last_decision = fields.Str(dump_only=True, allow_none=True)
-    last_decided_at = fields.DateTime(dump_only=True, allow_none=True)
-    last_scaled_at = fields.DateTime(dump_only=True, allow_none=True)
+    last_decided_at = UtcDateTime(dump_only=True, allow_none=True)
+    last_scaled_at = UtcDateTime(dump_only=True, allow_none=True)
 
 
 class AutoscalingChangeSchema(AutoscalingSchema):
@@ -65,6 +65,18 @@ class ServiceSchema(Schema):
     endpoints = fields.List(fields.Str())
     autoscaling = fields.Nested(AutoscalingSchema, allow_none=True)
     instances = fields.Method("live_instances")
+    # Where its instances may go, and how they are fenced.
+    cluster = fields.Str(allow_none=True)
+    pool = fields.Str(allow_none=True)
+    idc = fields.Str(allow_none=True)
+    min_cpus = fields.Float(allow_none=True)
+    min_memory = fields.Int(allow_none=True)
+    error_pattern = fields.Str(metadata={"description": "log lines counted as errors (canaries)"})
+    capabilities = fields.List(fields.Str(), metadata={"description": "added back; all others dropped"})
+    pids_limit = fields.Int()
+    read_only = fields.Bool()
+    host_network = fields.Function(lambda s: bool(s.ports), metadata={
+        "description": "true for a service with a port: it shares its host's network, loopback included"})
 
     def live_instances(self, service):
         live = [i for i in service.instances if i.state != "removed"]
@@ -73,8 +85,8 @@ class ServiceSchema(Schema):
 
 class ApplicationSchema(Schema):
     name = fields.Str()
-    created_at = fields.DateTime()
-    deleting_since = fields.DateTime(allow_none=True, metadata={
+    created_at = UtcDateTime()
+    deleting_since = UtcDateTime(allow_none=True, metadata={
         "description": "set while the application is torn down; it disappears when done"})
     services = fields.List(fields.Nested(ServiceSchema))
 

@@ -7,7 +7,7 @@ from flask import abort
 from marshmallow import Schema, fields
 
 from berth import audit
-from web.api_v1 import Blueprint
+from web.api_v1 import Blueprint, UtcDateTime
 from web.auth import require_api_user
 
 blueprint = Blueprint("audit_api", __name__, url_prefix="/api/v1/audit",
@@ -18,15 +18,15 @@ class AuditQuerySchema(Schema):
     kind = fields.Str(load_default=None, metadata={"description": "prefix, e.g. image. or member."})
     actor = fields.Str(load_default=None)
     subject = fields.Str(load_default=None)
-    since = fields.DateTime(load_default=None)
-    until = fields.DateTime(load_default=None)
+    since = UtcDateTime(load_default=None)
+    until = UtcDateTime(load_default=None)
     before_id = fields.Int(load_default=None)
     limit = fields.Int(load_default=100)
 
 
 class EventSchema(Schema):
     id = fields.Int()
-    at = fields.DateTime()
+    at = UtcDateTime()
     kind = fields.Str()
     subject_type = fields.Str(allow_none=True)
     subject = fields.Str(allow_none=True)

@@ -10,7 +10,7 @@ from berth.clock import utcnow
 from berth.errors import NotFound
 from berth.hosts import overview, services
 from berth.models.inventory import ADMIN_STATES, LIVENESS
-from web.api_v1 import Blueprint
+from web.api_v1 import ROW_ID, Blueprint, UtcDateTime
 from web.auth import require_api_user
 from web.hosts import (DISK_TYPES, HOST_NAME, HOST_NAME_RULE, engine_connect, require_admin,
                        staleness)
@@ -73,7 +73,7 @@ class HostSchema(Schema):
     liveness = fields.Str(metadata={"description": "unknown, up or down, from the last probes"})
     alive = fields.Bool(metadata={"description": "up and heard from within 3 probe intervals"})
     status = fields.Str(metadata={"description": "liveness, or `stale` if up but not heard from"})
-    last_heartbeat_at = fields.DateTime(allow_none=True)
+    last_heartbeat_at = UtcDateTime(allow_none=True)
     heartbeat_age_s = fields.Float(allow_none=True)
     cpus = fields.Float(allow_none=True)
     memory = fields.Int(allow_none=True, metadata={"description": "bytes"})
@@ -136,14 +136,14 @@ def add_host(new):
     return _row(host.id)
 
 
-@blueprint.get("/hosts/<int:host_id>")
+@blueprint.get(f"/hosts/<{ROW_ID}:host_id>")
 @blueprint.response(200, HostSchema)
 def get_host(host_id):
     require_api_user()
     return _row(host_id)
 
 
-@blueprint.patch("/hosts/<int:host_id>")
+@blueprint.patch(f"/hosts/<{ROW_ID}:host_id>")
 @blueprint.arguments(HostPatchSchema)
 @blueprint.response(200, HostSchema)
 def patch_host(patch, host_id):

@@ -8,7 +8,7 @@ from berth.errors import InvalidInput, NotFound
 from berth.models.projects import ROLES
 from berth.projects import catalogue, registry_ops
 from berth.projects import services as projects
-from web.api_v1 import Blueprint
+from web.api_v1 import Blueprint, UtcDateTime
 from web.auth import require_api_user
 
 blueprint = Blueprint("projects_api", __name__, url_prefix="/api/v1/projects",
@@ -19,7 +19,7 @@ class ProjectSchema(Schema):
     id = fields.Int(dump_only=True)
     name = fields.Str(required=True)
     public = fields.Bool(load_default=False)
-    created_at = fields.DateTime(dump_only=True)
+    created_at = UtcDateTime(dump_only=True)
 
 
 class NewProjectSchema(ProjectSchema):
@@ -49,8 +49,8 @@ class RobotSchema(Schema):
     name = fields.Str()
     username = fields.Str()
     can_push = fields.Bool()
-    created_at = fields.DateTime()
-    revoked_at = fields.DateTime(allow_none=True)
+    created_at = UtcDateTime()
+    revoked_at = UtcDateTime(allow_none=True)
     secret = fields.Str(metadata={"description": "only in the answer to creation; store it now"})
 
 
@@ -58,7 +58,7 @@ class TagSchema(Schema):
     name = fields.Str()
     digest = fields.Str()
     size = fields.Int(allow_none=True)
-    pushed_at = fields.DateTime()
+    pushed_at = UtcDateTime()
     pushed_by = fields.Str(allow_none=True)
 
 

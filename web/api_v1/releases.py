@@ -10,7 +10,7 @@ from berth.errors import InvalidInput
 from berth.workloads import definitions, releases
 from berth.workloads import services as workloads
 from scheduler.orchestration.state import READY_HEALTH
-from web.api_v1 import Blueprint
+from web.api_v1 import ROW_ID, Blueprint, UtcDateTime
 from web.api_v1.applications import require_operator
 from web.auth import require_api_user
 
@@ -40,7 +40,7 @@ _BODY = {"content": {"application/json": {"schema": {"type": "object", "properti
 class RevisionSchema(Schema):
     number = fields.Int()
     spec = fields.Dict()
-    created_at = fields.DateTime()
+    created_at = UtcDateTime()
     created_by = fields.Str(allow_none=True)
     released = fields.Method("is_released")
 
@@ -69,8 +69,8 @@ class ReleaseSchema(Schema):
     instances = fields.Method("per_revision", metadata={
         "description": "revision -> {running, ready}: the instances each revision has now"})
     created_by = fields.Str(allow_none=True)
-    created_at = fields.DateTime()
-    finished_at = fields.DateTime(allow_none=True)
+    created_at = UtcDateTime()
+    finished_at = UtcDateTime(allow_none=True)
 
     def per_revision(self, release):
         out = {}
@@ -98,14 +98,14 @@ def list_revisions(name, service):
     return workloads.get_service(name, service).revisions
 
 
-@blueprint.get(SERVICE + "/revisions/<int:number>")
+@blueprint.get(SERVICE + f"/revisions/<{ROW_ID}:number>")
 @blueprint.response(200, RevisionSchema)
 def get_revision(name, service, number):
     require_api_user()
     return releases.get_revision(workloads.get_service(name, service), number)
 
 
-@blueprint.get(SERVICE + "/revisions/<int:a>/diff/<int:b>")
+@blueprint.get(SERVICE + f"/revisions/<{ROW_ID}:a>/diff/<{ROW_ID}:b>")
 @blueprint.response(200, DiffSchema)
 def diff_revisions(name, service, a, b):
     require_api_user()
@@ -140,14 +140,14 @@ def start_release(name, service):
                           config=current_app.config["BERTH"])
 
 
-@blueprint.get(SERVICE + "/releases/<int:release_id>")
+@blueprint.get(SERVICE + f"/releases/<{ROW_ID}:release_id>")
 @blueprint.response(200, ReleaseSchema)
 def get_release(name, service, release_id):
     require_api_user()
     return releases.get_release(workloads.get_service(name, service), release_id)
 
 
-@blueprint.post(SERVICE + "/releases/<int:release_id>/<action>")
+@blueprint.post(SERVICE + f"/releases/<{ROW_ID}:release_id>/<action>")
 @blueprint.response(200, ReleaseSchema)
 def act_on_release(name, service, release_id, action):
     """pause, resume, promote (canary: roll out the rest; blue-green: switch, or retire the

@@ -1,5 +1,5 @@
 """The token signing key: an EC P-256 key and its self-signed certificate, kept in a
-directory (`token.key` 0600, `token.crt` = the registry's rootcertbundle)."""
+directory (`token.key`, and `token.crt` = the registry's rootcertbundle; both 0600)."""
 from __future__ import annotations
 
 import base64
@@ -103,7 +103,10 @@ class SigningKey:
         directory = Path(directory)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         key_path, cert_path = directory / KEY_FILE, directory / CERT_FILE
-        with open(directory / _LOCK_FILE, "a") as lock:
+        # The folder sits in the private instance: its files are Berth's alone (0600), the
+        # public certificate and the empty lock file too.
+        with os.fdopen(os.open(directory / _LOCK_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                               0o600), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if key_path.exists():
                 private_key = _read_private_key(key_path)
@@ -144,7 +147,9 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    # Not secret, but only Berth (and a registry running as Berth's user) reads it from the
+    # 0700 instance folder: more than 0600 would give nobody anything.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
 
