@@ -297,7 +297,7 @@ def measure_decide(args) -> dict:
 
     from berth.clock import utcnow
     from berth.models import Application, AutoscalingPolicy, ContainerInstance, Service
-    from berth.workloads import autoscaling
+    from berth.workloads import access, autoscaling
     from berth.workloads import services as workloads
     from scheduler.orchestration import autoscale
 
@@ -309,8 +309,10 @@ def measure_decide(args) -> dict:
     load = [90.0, 1.0, 5.0]  # % of one core at 0.1 CPU: 900%, 10%, 50% of the limit
     now = utcnow()
     with db.unit_of_work():
+        project = access.project_for_new_by_default()
         db.session.execute(insert(Application), [
-            {"id": i + 1, "name": f"a{i}", "deploy_started_at": now - timedelta(minutes=10)} for i in range(n)])
+            {"id": i + 1, "name": f"a{i}", "project_id": project.id,
+             "deploy_started_at": now - timedelta(minutes=10)} for i in range(n)])
         db.session.execute(insert(Service), [
             {"id": i + 1, "application_id": i + 1, "name": "s", "image": "x/y:1", "replicas": replicas,
              "cpus": 0.1, "status": "running"} for i in range(n)])

@@ -11,10 +11,11 @@ from wtforms.validators import AnyOf, DataRequired, Length
 
 from berth import db
 from berth.errors import BerthError, Forbidden
-from berth.models import Membership, Project, Repository
+from berth.models import Application, Membership, Project, Repository
 from berth.models.projects import ROLES
 from berth.projects import catalogue
 from berth.projects import services as projects
+from berth.workloads import quotas
 
 blueprint = Blueprint("projects", __name__, url_prefix="/projects")
 
@@ -128,6 +129,9 @@ def _render_show(project: Project, *, status: int = 200, member_form: AddMemberF
         member_form=member_form or AddMemberForm(formdata=None),
         robot_form=robot_form or RobotForm(formdata=None),
         new_robot=new_robot,
+        usage=quotas.usage(project), quota=quotas.Quota.of(project),
+        applications=sorted(a.name for a in db.session.scalars(
+            select(Application).where(Application.project_id == project.id))),
     ), status
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -13,8 +13,8 @@ from wtforms.validators import InputRequired, NumberRange, Optional
 
 from berth import db
 from berth.errors import BerthError, InvalidInput
-from berth.models import Application, Host, Release
-from berth.workloads import autoscaling, definitions, releases
+from berth.models import Host, Release, Service
+from berth.workloads import access, autoscaling, definitions, releases
 from berth.workloads import services as workloads
 from berth.workloads.definitions import MAX_REPLICAS
 from web.api_v1 import ROW_ID
@@ -39,15 +39,28 @@ class TeardownForm(FlaskForm):
     """No fields: the CSRF token is the point."""
 
 
-def _require_operator() -> None:
-    if not current_user.is_admin:
-        abort(403, description="only system administrators operate services")
+def _viewed_service(app_name: str, service_name: str) -> Service:
+    """The service, if the user may see its application (a member of its project)."""
+    access.check_visible(current_user, definitions.get_application(app_name))
+    return workloads.get_service(app_name, service_name)
+
+
+def _operated_service(app_name: str, service_name: str) -> Service:
+    """The service, if the user operates its application (its project's admins, developers)."""
+    access.check_operator(current_user, definitions.get_application(app_name))
+    return workloads.get_service(app_name, service_name)
+
+
+@blueprint.app_context_processor
+def _operator_test() -> dict:
+    """`can_operate(application)` in templates: whether to show the buttons that change it."""
+    return {"can_operate": lambda application: access.can_operate(current_user, application)}
 
 
 @blueprint.get("/")
 @login_required
 def index():
-    applications = db.session.scalars(select(Application).order_by(Application.name)).all()
+    applications = db.session.scalars(access.visible_applications(current_user)).all()
     return render_template("services/index.html", applications=applications,
                            teardown_form=TeardownForm())
 
@@ -55,18 +68,18 @@ def index():
 @blueprint.post("/<app_name>/teardown")
 @login_required
 def teardown(app_name):
-    _require_operator()
+    application = access.check_operator(current_user, definitions.get_application(app_name))
     if not TeardownForm().validate_on_submit():
         flash("The form expired; try again.", "danger")
         return redirect(url_for(".index"))
-    workloads.delete(definitions.get_application(app_name), actor=current_user.username)
+    workloads.delete(application, actor=current_user.username)
     flash(f"Tearing down {app_name}: dependents stop first; it disappears from this list "
           f"when its last container is gone.", "info")
     return redirect(url_for(".index"))
 
 
 def _instances_context(app_name: str, service_name: str) -> dict:
-    service = workloads.get_service(app_name, service_name)
+    service = _viewed_service(app_name, service_name)
     live = sorted((i for i in service.instances if i.state != "removed"),
                   key=lambda i: (i.slot, i.revision))
     hosts = {h.id: h.name for h in db.session.scalars(
@@ -98,8 +111,7 @@ def instances(app_name, service_name):
 @blueprint.post("/<app_name>/<service_name>/scale")
 @login_required
 def scale(app_name, service_name):
-    _require_operator()
-    service = workloads.get_service(app_name, service_name)
+    service = _operated_service(app_name, service_name)
     form = ScaleForm()
     if not form.validate_on_submit():
         flash(f"Replicas must be a whole number from 0 to {MAX_REPLICAS}.", "danger")
@@ -117,8 +129,7 @@ def scale(app_name, service_name):
 @blueprint.post("/<app_name>/<service_name>/autoscaling")
 @login_required
 def set_autoscaling(app_name, service_name):
-    _require_operator()
-    service = workloads.get_service(app_name, service_name)
+    service = _operated_service(app_name, service_name)
     back = redirect(url_for(".show", app_name=app_name, service_name=service_name))
     form = AutoscalingForm()
     if not form.validate_on_submit():
@@ -186,7 +197,7 @@ class ReleaseActionForm(FlaskForm):
 @login_required
 def release_page(app_name, service_name):
     """The release page: start a release, follow the one under way, and the history."""
-    service = workloads.get_service(app_name, service_name)
+    service = _viewed_service(app_name, service_name)
     history = db.session.scalars(select(Release).where(Release.service_id == service.id)
                                  .order_by(Release.id.desc()).limit(50)).all()
     released = next((r for r in service.revisions if r.number == service.revision), None)
@@ -201,8 +212,7 @@ def release_page(app_name, service_name):
 @blueprint.post("/<app_name>/<service_name>/releases")
 @login_required
 def start_release(app_name, service_name):
-    _require_operator()
-    service = workloads.get_service(app_name, service_name)
+    service = _operated_service(app_name, service_name)
     form = ReleaseForm()
     back = redirect(url_for(".release_page", app_name=app_name, service_name=service_name))
     if not form.validate_on_submit():
@@ -223,8 +233,7 @@ def start_release(app_name, service_name):
 @blueprint.post(f"/<app_name>/<service_name>/releases/<{ROW_ID}:release_id>/<action>")
 @login_required
 def act_on_release(app_name, service_name, release_id, action):
-    _require_operator()
-    service = workloads.get_service(app_name, service_name)
+    service = _operated_service(app_name, service_name)
     back = redirect(url_for(".release_page", app_name=app_name, service_name=service_name))
     if not ReleaseActionForm().validate_on_submit():
         flash("The form expired; try again.", "danger")

@@ -29,3 +29,21 @@ def test_migrations_match_the_models(tmp_path):
     with create_engine(url).connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == [], f"models and migrations differ; write a revision: {diff}"
+
+
+def test_existing_applications_move_into_the_default_project(tmp_path):
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'apps.sqlite'}"
+    migrate.upgrade(url, "0009")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO applications (name, created_at) "
+                                   "VALUES ('shop', '2026-12-01 10:00:00'), ('blog', '2026-12-01 10:00:00')"))
+    migrate.upgrade(url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT a.name, p.name, p.public FROM applications a JOIN projects p ON p.id = a.project_id "
+            "ORDER BY a.name")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("blog", "default", 0), ("shop", "default", 0)]

@@ -1,13 +1,13 @@
 """Applications and services: define (and deploy), scale, discover."""
 from __future__ import annotations
 
-from flask import Response, abort, current_app, request
+from flask import Response, current_app, request
 from marshmallow import Schema, fields
 from werkzeug.exceptions import TooManyRequests
 
 from berth import db
 from berth.errors import NotFound
-from berth.workloads import autoscaling, definitions
+from berth.workloads import access, autoscaling, definitions
 from berth.workloads import services as workloads
 from berth.workloads.upstream import render_upstream
 from web.api_v1 import Blueprint, UtcDateTime
@@ -85,6 +85,8 @@ class ServiceSchema(Schema):
 
 class ApplicationSchema(Schema):
     name = fields.Str()
+    project = fields.Function(lambda a: a.project.name, metadata={
+        "description": "its admins and developers operate it, its guests see it"})
     created_at = UtcDateTime()
     deleting_since = UtcDateTime(allow_none=True, metadata={
         "description": "set while the application is torn down; it disappears when done"})
@@ -107,26 +109,47 @@ class EndpointsSchema(Schema):
     endpoints = fields.List(fields.Str())
 
 
-def require_operator():
+def viewed_application(name: str):
+    """(the caller, the application) if the caller may see it: a member of its project or a
+    system admin; to anybody else it does not exist (404)."""
     user = require_api_user()
-    if not user.is_admin:
-        abort(403, description="only system administrators operate applications")
-    return user
+    return user, access.check_visible(user, definitions.get_application(name))
+
+
+def operated_application(name: str):
+    """(the caller, the application) if the caller operates it: an admin or developer of its
+    project, or a system admin; a guest gets 403."""
+    user = require_api_user()
+    return user, access.check_operator(user, definitions.get_application(name))
+
+
+def viewed_service(name: str, service: str):
+    user, _application = viewed_application(name)
+    return user, workloads.get_service(name, service)
+
+
+def operated_service(name: str, service: str):
+    user, _application = operated_application(name)
+    return user, workloads.get_service(name, service)
 
 
 @blueprint.post("")
 @blueprint.response(201, ApplicationSchema)
 @blueprint.doc(requestBody={"content": {"application/json": {"schema": {
     "type": "object", "required": ["name", "services"],
-    "properties": {"name": {"type": "string"}, "services": {"type": "array", "items": {
-        "type": "object"}}}}}}})
+    "properties": {"name": {"type": "string"}, "project": {
+        "type": "string", "description": "the project it belongs to (default: the caller's "
+                                         "only project, or `default` for a system admin)"},
+        "services": {"type": "array", "items": {"type": "object"}}}}}}})
 def create_application():
-    """Define an application and deploy it in dependency order. A cycle, a missing
-    dependency or any bad field is a 400 before anything starts."""
-    user = require_operator()
+    """Define an application in a project (its admins and developers may) and deploy it in
+    dependency order. A cycle, a missing dependency, any bad field or a project quota it
+    would exceed is a 4xx before anything starts."""
+    user = require_api_user()
     raw = request.get_json(silent=True)
-    application = workloads.deploy(raw if isinstance(raw, dict) else {}, actor=user.username,
-                                   config=current_app.config["BERTH"])
+    raw = raw if isinstance(raw, dict) else {}
+    application = workloads.deploy(raw, actor=user.username, config=current_app.config["BERTH"],
+                                   project=access.project_for_new(user, raw.get("project")))
     db.session.flush()
     return application
 
@@ -134,19 +157,14 @@ def create_application():
 @blueprint.get("")
 @blueprint.response(200, ApplicationSchema(many=True))
 def list_applications():
-    require_api_user()
-    from sqlalchemy import select
-
-    from berth.models import Application
-
-    return db.session.scalars(select(Application).order_by(Application.name)).all()
+    """The applications of the caller's projects (every one, for a system admin)."""
+    return db.session.scalars(access.visible_applications(require_api_user())).all()
 
 
 @blueprint.get("/<name>")
 @blueprint.response(200, ApplicationSchema)
 def get_application(name):
-    require_api_user()
-    return definitions.get_application(name)
+    return viewed_application(name)[1]
 
 
 @blueprint.delete("/<name>")
@@ -155,24 +173,22 @@ def delete_application(name):
     """Tear the application down in reverse dependency order (what depends on a service
     stops before it). Answers at once; the application is listed, with `deleting_since`,
     until its last container is gone."""
-    user = require_operator()
-    return workloads.delete(definitions.get_application(name), actor=user.username)
+    user, application = operated_application(name)
+    return workloads.delete(application, actor=user.username)
 
 
 @blueprint.patch("/<name>/services/<service>")
 @blueprint.arguments(ScaleSchema)
 @blueprint.response(200, ServiceSchema)
 def scale_service(change, name, service):
-    user = require_operator()
-    return workloads.scale(workloads.get_service(name, service), change["replicas"],
-                           actor=user.username)
+    user, found = operated_service(name, service)
+    return workloads.scale(found, change["replicas"], actor=user.username)
 
 
 @blueprint.get("/<name>/services/<service>/autoscaling")
 @blueprint.response(200, AutoscalingSchema)
 def get_autoscaling(name, service):
-    require_api_user()
-    found = workloads.get_service(name, service)
+    _user, found = viewed_service(name, service)
     if found.autoscaling is None:
         raise NotFound(f"{name}/{service} has no autoscaling policy")
     return found.autoscaling
@@ -185,16 +201,15 @@ def set_autoscaling(changes, name, service):
     """Create or change the policy; fields left out keep their value (or the default:
     enabled, 1-10 replicas at 50% of the CPU limit, x2 steps, 60 s cooldown, 300 s
     scale-down window, 10% tolerance). While enabled, the autoscaler owns the replicas."""
-    user = require_operator()
-    return autoscaling.set_policy(workloads.get_service(name, service), changes,
-                                  actor=user.username)
+    user, found = operated_service(name, service)
+    return autoscaling.set_policy(found, changes, actor=user.username)
 
 
 @blueprint.delete("/<name>/services/<service>/autoscaling")
 @blueprint.response(204)
 def delete_autoscaling(name, service):
-    user = require_operator()
-    autoscaling.remove_policy(workloads.get_service(name, service), actor=user.username)
+    user, found = operated_service(name, service)
+    autoscaling.remove_policy(found, actor=user.username)
 
 
 @blueprint.get("/<name>/services/<service>/endpoints")
@@ -225,8 +240,7 @@ def upstream(query, name, service):
 
 def _discover(name: str, service: str, query: dict):
     """The service, once its endpoints' index passes query["index"] (or the wait ends)."""
-    require_api_user()
-    found = workloads.get_service(name, service)
+    _user, found = viewed_service(name, service)
     if query["index"] is not None and found.endpoints_version <= query["index"]:
         slots = current_app.extensions["berth.blocking_queries"]
         if not slots.acquire(blocking=False):

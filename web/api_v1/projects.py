@@ -1,6 +1,8 @@
 """Projects, members, robot accounts, repositories and tags."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from marshmallow import Schema, fields, validate
 
 from berth import accounts, db
@@ -8,6 +10,7 @@ from berth.errors import InvalidInput, NotFound
 from berth.models.projects import ROLES
 from berth.projects import catalogue, registry_ops
 from berth.projects import services as projects
+from berth.workloads import quotas
 from web.api_v1 import Blueprint, UtcDateTime
 from web.auth import require_api_user
 
@@ -15,11 +18,22 @@ blueprint = Blueprint("projects_api", __name__, url_prefix="/api/v1/projects",
                       description="Projects, their members, robot accounts and images")
 
 
+class QuotaSchema(Schema):
+    cpus = fields.Float(allow_none=True, metadata={"description": "CPU cores (replicas x limit)"})
+    memory = fields.Int(allow_none=True, metadata={"description": "bytes (replicas x limit)"})
+    replicas = fields.Int(allow_none=True)
+
+
 class ProjectSchema(Schema):
     id = fields.Int(dump_only=True)
     name = fields.Str(required=True)
     public = fields.Bool(load_default=False)
     created_at = UtcDateTime(dump_only=True)
+    quota = fields.Function(lambda p: {"cpus": p.quota_cpus, "memory": p.quota_memory,
+                                       "replicas": p.quota_replicas}, dump_only=True,
+                            metadata={"description": "null: no quota"})
+    usage = fields.Function(lambda p: asdict(quotas.usage(p)), dump_only=True, metadata={
+        "description": "what its applications ask for now: cpus, memory, replicas"})
 
 
 class NewProjectSchema(ProjectSchema):
@@ -28,7 +42,9 @@ class NewProjectSchema(ProjectSchema):
 
 
 class ProjectPatchSchema(Schema):
-    public = fields.Bool(required=True)
+    public = fields.Bool()
+    quota = fields.Nested(QuotaSchema, metadata={
+        "description": "system admins only; a field left out stays, null lifts it"})
 
 
 class MemberSchema(Schema):
@@ -112,7 +128,10 @@ def get_project(name):
 def patch_project(patch, name):
     actor = require_api_user()
     project = projects.get_visible_project(name, actor)
-    projects.set_public(project, patch["public"], actor=actor)
+    if "public" in patch:
+        projects.set_public(project, patch["public"], actor=actor)
+    if "quota" in patch:
+        quotas.set_quota(project, actor=actor, **patch["quota"])
     return project
 
 

@@ -7,12 +7,12 @@ from marshmallow import Schema, fields
 
 from berth import db
 from berth.errors import InvalidInput
-from berth.workloads import definitions, releases
-from berth.workloads import services as workloads
+from berth.workloads import releases
 from scheduler.orchestration.state import READY_HEALTH
 from web.api_v1 import ROW_ID, Blueprint, UtcDateTime
-from web.api_v1.applications import require_operator
-from web.auth import require_api_user
+from web.api_v1.applications import (
+    operated_application, operated_service, viewed_service,
+)
 
 blueprint = Blueprint("releases_api", __name__, url_prefix="/api/v1/applications",
                       description="Revisions and releases: rolling, canary, blue-green, in stages")
@@ -94,22 +94,19 @@ def _body() -> dict:
 @blueprint.response(200, RevisionSchema(many=True))
 def list_revisions(name, service):
     """The kept revisions (up to 10 besides those a release uses), oldest first."""
-    require_api_user()
-    return workloads.get_service(name, service).revisions
+    return viewed_service(name, service)[1].revisions
 
 
 @blueprint.get(SERVICE + f"/revisions/<{ROW_ID}:number>")
 @blueprint.response(200, RevisionSchema)
 def get_revision(name, service, number):
-    require_api_user()
-    return releases.get_revision(workloads.get_service(name, service), number)
+    return releases.get_revision(viewed_service(name, service)[1], number)
 
 
 @blueprint.get(SERVICE + f"/revisions/<{ROW_ID}:a>/diff/<{ROW_ID}:b>")
 @blueprint.response(200, DiffSchema)
 def diff_revisions(name, service, a, b):
-    require_api_user()
-    found = workloads.get_service(name, service)
+    _user, found = viewed_service(name, service)
     return {"changes": releases.diff(releases.get_revision(found, a), releases.get_revision(found, b))}
 
 
@@ -117,12 +114,11 @@ def diff_revisions(name, service, a, b):
 @blueprint.response(200, ReleaseSchema(many=True))
 def list_releases(name, service):
     """The service's releases, newest first: who, when, from which revision to which, the outcome."""
-    require_api_user()
     from sqlalchemy import select
 
     from berth.models import Release
 
-    found = workloads.get_service(name, service)
+    _user, found = viewed_service(name, service)
     return db.session.scalars(select(Release).where(Release.service_id == found.id)
                               .order_by(Release.id.desc()).limit(100)).all()
 
@@ -135,16 +131,14 @@ def start_release(name, service):
     batches of 25%, max surge and max unavailable 25%, 600 s to be ready per batch, rollback
     on failure. An image missing from the registry, an unknown pool or IDC in a stage, a
     batch of 0, or a release while another runs: 4xx, nothing started."""
-    user = require_operator()
-    return releases.start(workloads.get_service(name, service), _body(), actor=user.username,
-                          config=current_app.config["BERTH"])
+    user, found = operated_service(name, service)
+    return releases.start(found, _body(), actor=user.username, config=current_app.config["BERTH"])
 
 
 @blueprint.get(SERVICE + f"/releases/<{ROW_ID}:release_id>")
 @blueprint.response(200, ReleaseSchema)
 def get_release(name, service, release_id):
-    require_api_user()
-    return releases.get_release(workloads.get_service(name, service), release_id)
+    return releases.get_release(viewed_service(name, service)[1], release_id)
 
 
 @blueprint.post(SERVICE + f"/releases/<{ROW_ID}:release_id>/<action>")
@@ -153,8 +147,7 @@ def act_on_release(name, service, release_id, action):
     """pause, resume, promote (canary: roll out the rest; blue-green: switch, or retire the
     old set once switched; between stages: start the next), rollback (also switch-back and
     abort), retry (a release that ended without succeeding, again)."""
-    user = require_operator()
-    found = workloads.get_service(name, service)
+    user, found = operated_service(name, service)
     return releases.act(found, releases.get_release(found, release_id), action, actor=user.username)
 
 
@@ -166,15 +159,15 @@ def act_on_release(name, service, release_id, action):
 def start_group(name):
     """Releases of several services together (one group): the other fields are the settings
     they share. Promote or roll them back together with the group's actions."""
-    user = require_operator()
+    user, application = operated_application(name)
     body = _body()
     bodies = body.pop("services", None)
-    return releases.start_group(definitions.get_application(name), bodies, body,
+    return releases.start_group(application, bodies, body,
                                 actor=user.username, config=current_app.config["BERTH"])
 
 
 @blueprint.post("/<name>/release-groups/<group>/<action>")
 @blueprint.response(200, ReleaseSchema(many=True))
 def act_on_group(name, group, action):
-    user = require_operator()
-    return releases.act_group(definitions.get_application(name), group, action, actor=user.username)
+    user, application = operated_application(name)
+    return releases.act_group(application, group, action, actor=user.username)

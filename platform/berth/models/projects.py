@@ -19,6 +19,10 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     public: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What its applications may ask for in all (replicas x each service's limits); None: no cap.
+    quota_cpus: Mapped[float | None]
+    quota_memory: Mapped[int | None] = mapped_column(BigInteger)
+    quota_replicas: Mapped[int | None]
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="project", cascade="all, delete-orphan"

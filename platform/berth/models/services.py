@@ -16,6 +16,8 @@ class Application(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
+    # Its project's admins and developers operate it, its guests see it, nobody else does.
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # A reconcile pass holds this lease so two passes never act on one application at once.
     reconcile_lease_until: Mapped[datetime | None]
@@ -28,6 +30,7 @@ class Application(Base):
 
     services: Mapped[list[Service]] = relationship(back_populates="application",
                                                    order_by="Service.name")
+    project: Mapped["Project"] = relationship()  # noqa: F821
 
 
 class Service(Base):

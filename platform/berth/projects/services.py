@@ -104,6 +104,12 @@ def delete_project(project: Project, *, actor: User) -> None:
         raise Forbidden("only system administrators may delete projects")
     if project.repositories:
         raise Conflict(f"project {project.name} still has repositories; delete them first")
+    from berth.models import Application
+
+    owned = db.session.scalars(select(Application.name).where(Application.project_id == project.id)).all()
+    if owned:
+        raise Conflict(f"project {project.name} still has applications ({', '.join(sorted(owned))}); "
+                       f"tear them down first")
     audit.record("project.delete", f"deleted project {project.name}", subject_type="project",
                  subject=project.name, actor=actor.username)
     db.session.delete(project)

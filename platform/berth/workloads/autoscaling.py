@@ -14,6 +14,7 @@ from berth import audit, db
 from berth.clock import utcnow
 from berth.errors import InvalidInput
 from berth.models import Application, AutoscalingPolicy, ContainerInstance, Release, Service
+from berth.workloads import quotas
 from berth.workloads import services as workloads
 from berth.workloads.definitions import MAX_REPLICAS
 from scheduler.orchestration import autoscale
@@ -133,12 +134,28 @@ def _decide(row: AutoscalingPolicy, running: list, now) -> str:
     if decision.recommendation is not None:
         recent.append(autoscale.Recommendation(at, decision.recommendation))
     row.recommendations = [[r.at, r.replicas] for r in recent]
-    row.last_decision, row.last_decided_at = decision.reason[:255], now
-    if decision.desired_replicas != service.replicas:
-        workloads.scale(service, decision.desired_replicas, actor=ACTOR, reason=decision.reason)
+    desired, reason = _within_quota(service, decision.desired_replicas, decision.reason)
+    row.last_decision, row.last_decided_at = reason[:255], now
+    if desired != service.replicas:
+        workloads.scale(service, desired, actor=ACTOR, reason=reason)
         if decision.direction == autoscale.UP:
             row.last_scaled_at = now
-    return decision.reason
+    return reason
+
+
+def _within_quota(service: Service, desired: int, reason: str) -> tuple[int, str]:
+    """A scale-up stops at what the project's quota leaves for this service, and says so."""
+    if desired <= service.replicas:
+        return desired, reason
+    project = service.application.project
+    mine = quotas.of_service(service.replicas, service.cpus, service.memory)
+    allowed = quotas.most_replicas(quotas.Quota.of(project), quotas.usage(project) - mine,
+                                   service.cpus, service.memory)
+    if allowed is None or desired <= allowed:
+        return desired, reason
+    held = max(service.replicas, allowed)
+    return held, (f"{reason}; stopped at {held} replicas by project {project.name}'s quota "
+                  f"(wanted {desired})")
 
 
 def _subject(service: Service) -> str:

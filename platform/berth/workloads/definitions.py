@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from berth import audit, db
 from berth.errors import Conflict, InvalidInput, NotFound
-from berth.models import Application, Service, ServiceDependency, ServiceRevision
+from berth.models import Application, Project, Service, ServiceDependency, ServiceRevision
 from scheduler.orchestration.dependencies import DependencyError, plan_levels
 from scheduler.placement import parse_constraint
 
@@ -186,13 +186,20 @@ def get_application(name: str) -> Application:
     return application
 
 
-def create_application(raw: dict, *, actor: str) -> Application:
+def create_application(raw: dict, *, actor: str, project: Project | None = None) -> Application:
+    """The application and its services, in `project` (by default the default project),
+    within the project's quota."""
+    from berth.workloads import access, quotas
+
     name, specs, _levels = parse_application(raw)
     existing = find_application(name)
     if existing is not None:
         raise Conflict(f"application {name!r} is still being torn down; try again when it is gone"
                        if existing.deleting_since else f"application {name!r} already exists")
-    application = Application(name=name)
+    project = project or access.project_for_new_by_default()
+    asked = sum((quotas.of_service(s.replicas, float(s.cpus), s.memory) for s in specs), quotas.Usage())
+    quotas.check(project, asked, f"application {name}")
+    application = Application(name=name, project=project)
     db.session.add(application)
     by_name = {}
     for spec in specs:

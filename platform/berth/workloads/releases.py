@@ -16,7 +16,7 @@ from berth.clock import utcnow
 from berth.config import Config
 from berth.errors import Conflict, InvalidInput, NotFound
 from berth.models import Host, Pool, Release, Service, ServiceRevision
-from berth.workloads import definitions
+from berth.workloads import definitions, quotas
 from scheduler.orchestration import rollout
 from scheduler.orchestration.rollout import ReleaseError
 
@@ -86,6 +86,7 @@ def start(service: Service, body: Mapping, *, actor: str, config: Config | None 
         if config is not None:
             _check_image(service, spec["image"], config)
         target = _new_revision(service, spec, actor)
+    _check_quota(service, target)
     release = Release(service_id=service.id, group=group, from_revision=service.revision,
                       to_revision=target.number, strategy=settings.strategy,
                       settings={"replicas": service.replicas, "plan": settings.as_dict()},
@@ -194,10 +195,19 @@ def _changed_spec(service: Service, changes) -> dict:
     return spec
 
 
+def _check_quota(service: Service, target: ServiceRevision) -> None:
+    """Other limits on every replica: within the project's quota once the release is done."""
+    cpus, memory = target.spec.get("cpus", service.cpus), target.spec.get("memory", service.memory)
+    quotas.check(service.application.project,
+                 quotas.of_service(service.replicas, cpus - service.cpus, memory - service.memory),
+                 f"releasing {service.application.name}/{service.name} with {cpus:g} CPU and "
+                 f"{memory // 2**20} MiB per replica")
+
+
 def _check_image(service: Service, image: str, config: Config) -> None:
     from berth.workloads.services import check_image_exists
 
-    check_image_exists(service.name, image, config)
+    check_image_exists(service.name, image, config, service.application)
 
 
 def _new_revision(service: Service, spec: dict, actor: str) -> ServiceRevision:

@@ -9,32 +9,40 @@ from berth.clock import utcnow
 from berth.config import Config
 from berth.errors import Conflict, InvalidInput, NotFound
 from berth.models import Application, Service
-from berth.workloads import definitions
+from berth.workloads import definitions, quotas
 from berth.workloads.definitions import MAX_REPLICAS
 
 
 def check_images_exist(application: Application, config: Config) -> None:
-    """An image in Berth's registry must exist before anything starts (a typo is a 400)."""
+    """An image in Berth's registry must exist before anything starts (a typo is a 400),
+    and be the application's project's own or a public project's."""
     for service in application.services:
-        check_image_exists(service.name, service.image, config)
+        check_image_exists(service.name, service.image, config, application)
 
 
-def check_image_exists(service: str, image: str, config: Config) -> None:
+def check_image_exists(service: str, image: str, config: Config, application: Application) -> None:
     from berth.projects import registry_ops
+    from berth.projects.services import find_project
 
     registry, _, path = image.partition("/")
     if registry != config.registry_host:
         return  # another registry: the engine's pull will tell
+    owner = find_project(path.partition("/")[0])
+    if owner is not None and not owner.public and owner.id != application.project_id:
+        raise InvalidInput(f"service {service}: image {image} is in the private project "
+                           f"{owner.name}; application {application.name} (project "
+                           f"{application.project.name}) may use its own project's images and "
+                           f"public ones")
     repository, _, reference = path.partition("@") if "@" in path else path.rpartition(":")
     if registry_ops.client(config).manifest(repository, reference) is None:
         raise InvalidInput(f"service {service}: image {image} does not exist "
                            f"in the registry (check the repository and tag)")
 
 
-def deploy(raw: dict, *, actor: str, config: Config | None = None) -> Application:
+def deploy(raw: dict, *, actor: str, config: Config | None = None, project=None) -> Application:
     from berth.workloads.tasks import deploy_application
 
-    application = definitions.create_application(raw, actor=actor)
+    application = definitions.create_application(raw, actor=actor, project=project)
     if config is not None:
         check_images_exist(application, config)
     application.deploy_started_at = utcnow()
@@ -78,6 +86,10 @@ def scale(service: Service, replicas: int, *, actor: str, reason: str | None = N
     if release is not None and replicas != service.replicas:
         raise Conflict(f"{service.application.name}/{service.name} is being released "
                        f"(release {release.id}, {release.status}); scale it once the release is over")
+    if replicas > service.replicas:
+        quotas.check(service.application.project,
+                     quotas.of_service(replicas - service.replicas, service.cpus, service.memory),
+                     f"scaling {service.application.name}/{service.name} to {replicas}")
     if replicas != service.replicas:
         subject = f"{service.application.name}/{service.name}"
         audit.record("service.scale", f"{subject}: {service.replicas} -> {replicas} replicas"

@@ -205,7 +205,9 @@ def fleet(app, engines):
                 pool=services.get_or_create_pool(cluster, "p1"), liveness=liveness,
                 last_heartbeat_at=heartbeat, labels={"disk": "ssd"},
                 last_error="connection refused " * 5 if name == "c" else None))
-        application = Application(name="shop")
+        from berth.workloads.access import project_for_new_by_default
+
+        application = Application(name="shop", project=project_for_new_by_default())
         service = Service(application=application, name="api", image="shop/api:1", cpus=0.75,
                           memory=2**30)
         db.session.add_all([application, service])

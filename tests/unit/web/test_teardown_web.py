@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from berth import accounts, db
-from berth.models import Application
+from berth.models import Application, Membership
 from berth.workloads import definitions
 from berth.workloads import services as workloads
 from tests.support import basic_auth, csrf_token_of, login
@@ -22,10 +22,12 @@ def enqueued(monkeypatch):
 @pytest.fixture
 def shop(app, admin):
     with app.app_context(), db.unit_of_work():
-        definitions.create_application({"name": "shop", "services": [
+        application = definitions.create_application({"name": "shop", "services": [
             {"name": "db", "image": IMAGE},
             {"name": "api", "image": IMAGE, "depends_on": {"db": "healthy"}}]}, actor="admin")
-        accounts.create_user("viewer", "viewer-password")
+        viewer = accounts.create_user("viewer", "viewer-password")
+        db.session.flush()  # a guest of shop's project: sees it, may not tear it down
+        db.session.add(Membership(project=application.project, user_id=viewer.id, role="guest"))
     return "shop"
 
 

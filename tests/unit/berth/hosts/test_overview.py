@@ -24,7 +24,9 @@ def add_host(name: str, cluster: str = "web", pool: str = "p1", **facts) -> Host
 def add_service(name: str, cpus: float, memory: int) -> Service:
     application = db.session.query(Application).filter_by(name="shop").one_or_none()
     if application is None:
-        application = Application(name="shop")
+        from berth.workloads.access import project_for_new_by_default
+
+        application = Application(name="shop", project=project_for_new_by_default())
         db.session.add(application)
     service = Service(application=application, name=name, image="shop/web:1", cpus=cpus,
                       memory=memory)

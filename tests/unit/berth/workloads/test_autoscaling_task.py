@@ -128,3 +128,21 @@ def test_a_policy_that_cannot_work_is_refused_and_nothing_changes(web_service, c
         autoscaling.set_policy(web_service, changes, actor="admin")
     db.session.rollback()
     assert (web_service.autoscaling.min_replicas, web_service.autoscaling.max_replicas) == before
+
+
+def test_the_autoscaler_stops_at_the_project_quota_and_says_so(web_service):
+    project = web_service.application.project
+    project.quota_cpus = 0.25  # room for two replicas of 0.1 CPU, not three or four
+    db.session.commit()
+    set_cpu(web_service, 40.0)  # 400% of the limit: it would go to the maximum, 4
+    decided = autoscaling.autoscale_all()
+    db.session.commit()
+    assert web_service.replicas == 2
+    assert decided["site/web"].endswith("stopped at 2 replicas by project default's quota (wanted 4)")
+    web_service.replicas, project.quota_cpus = 2, 0.2  # at the quota: it asks for nothing more
+    db.session.commit()
+    for instance in web_service.instances:
+        instance.health = "healthy"
+    autoscaling.autoscale_all()
+    db.session.commit()
+    assert web_service.replicas == 2 and "project default's quota" in web_service.autoscaling.last_decision
