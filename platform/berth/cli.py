@@ -113,6 +113,24 @@ def admin_create(password: str) -> None:
     _ensure_admin(config, password)
 
 
+@main.group("hosts")
+def hosts_group() -> None:
+    """The inventory of Docker hosts."""
+
+
+@hosts_group.command("adopt-local")
+@click.option("--endpoint", default="unix:///var/run/docker.sock", show_default=True)
+def hosts_adopt_local(endpoint: str) -> None:
+    """Register this machine's engine as the first host, when the inventory is empty."""
+    from berth.hosts.services import adopt_local_engine
+
+    config = _config()
+    db.configure(config.database_url)
+    vault.configure(config.secrets_keys)
+    with db.unit_of_work():
+        click.echo(f"berth: {adopt_local_engine(endpoint)}")
+
+
 @main.group("registry")
 def registry_group() -> None:
     """The registry that Berth guards."""
@@ -146,6 +164,12 @@ def diagnose() -> None:
     from berth import runtime
 
     click.echo(json.dumps(runtime.describe()))
+
+
+# The operator's client commands (login, apply, status, scale) talk to a server's API.
+from berth import client_cli  # noqa: E402
+
+client_cli.register(main)
 
 
 if __name__ == "__main__":

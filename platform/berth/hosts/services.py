@@ -90,6 +90,23 @@ def add_host(name: str, endpoint: str, *, cluster: str, pool: str, idc: str = "d
     return host
 
 
+LOCAL_ENGINE = "unix:///var/run/docker.sock"
+
+
+def adopt_local_engine(endpoint: str = LOCAL_ENGINE, *, connect: Connect = default_connect) -> str:
+    """A newcomer's first host: the engine on this machine, registered as `local` when the
+    inventory is empty and it answers. Says what it did, or why not; safe to run each start."""
+    if db.session.scalar(select(Host.id).limit(1)) is not None:
+        return "hosts are registered already: no local engine added"
+    try:
+        host = add_host("local", endpoint, cluster="local", pool="default", actor="berth",
+                        connect=connect)
+    except InvalidInput as error:
+        return f"no local engine added: {error.message}"
+    return (f"added this machine's Docker engine ({endpoint}) as host local: "
+            f"{host.cpus:g} CPUs, {host.memory // 2**20} MiB")
+
+
 def set_admin_state(host: Host, state: str, *, actor: str | None = None) -> None:
     if state not in ADMIN_STATES:
         raise InvalidInput(f"admin state must be one of {', '.join(ADMIN_STATES)}")

@@ -78,3 +78,21 @@ def test_one_engine_is_registered_once(database):
     with pytest.raises(Conflict, match="already registered as host 'h1'"):
         services.add_host("h2", "tcp://127.0.0.1:1", cluster="web", pool="p1",
                           connect=connect_to(engines))
+
+
+def test_a_newcomer_s_local_engine_becomes_the_first_host_once(database):
+    local = services.LOCAL_ENGINE
+    said = services.adopt_local_engine(connect=connect_to({local: FakeEngine(cpus=8, memory=2**33)}))
+    db.session.commit()
+    assert said == f"added this machine's Docker engine ({local}) as host local: 8 CPUs, 8192 MiB"
+    host = db.session.query(Host).one()
+    assert (host.name, host.endpoint, host.pool.name, host.liveness) == ("local", local, "default", "up")
+    again = services.adopt_local_engine(connect=connect_to({local: FakeEngine()}))
+    assert again == "hosts are registered already: no local engine added"
+    assert db.session.query(Host).count() == 1
+
+
+def test_no_local_engine_is_said_and_adds_nothing(database):
+    said = services.adopt_local_engine(connect=connect_to({services.LOCAL_ENGINE: FakeEngine(alive=False)}))
+    assert said.startswith("no local engine added: the engine at unix:///var/run/docker.sock did not answer")
+    assert db.session.query(Host).count() == 0
