@@ -19,7 +19,7 @@ done
 # Non-root shells often lack the sbin directories, where dockerd lives.
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-packages=(docker.io docker-registry busybox-static redis-server postgresql nginx ca-certificates)
+packages=(docker.io docker-registry busybox-static redis-server postgresql nginx ca-certificates skopeo)
 missing=()
 
 need_command() {  # need_command COMMAND DESCRIPTION

@@ -54,6 +54,8 @@ def release() -> None:
         click.echo(f"encrypted {encrypted} secret(s) stored in plaintext")
     if config.admin_password:
         _ensure_admin(config, config.admin_password)
+    from registry_sync.registries import release_primary
+    click.echo(release_primary(config))
 
 
 def _ensure_admin(config: Config, password: str) -> None:
@@ -142,11 +144,15 @@ def registry_group() -> None:
 @click.option("--storage", default="/var/lib/docker-registry", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False),
               help="write the full config here (0600); stdout shows it with the secret masked")
-def registry_config(url: str, listen: str, storage: str, output: str | None) -> None:
+@click.option("--mirror", help="the config of this mirror (its token service, no notifications)")
+def registry_config(url: str, listen: str, storage: str, output: str | None,
+                    mirror: str | None) -> None:
     """Print the registry config: token auth and notifications pointing at Berth."""
     from berth.projects.registry_config import registry_config as build
 
     config = _config()
+    if mirror:  # no secret in a mirror's config: stdout and --output are the same
+        build = _mirror_builder(config, mirror)
     if output:
         text = json.dumps(build(config, url, listen=listen, storage=storage), indent=2)
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -156,6 +162,22 @@ def registry_config(url: str, listen: str, storage: str, output: str | None) -> 
     else:
         click.echo(json.dumps(build(config, url, listen=listen, storage=storage,
                                     mask_secret=True), indent=2))
+
+
+def _mirror_builder(config: Config, mirror: str):
+    from berth.projects.registry_config import mirror_config
+
+    db.configure(config.database_url)
+    try:
+        with db.unit_of_work():
+            found = mirror_config(config, "http://berth", mirror)
+    except BerthError as error:
+        raise click.ClickException(error.message) from error
+
+    def build(config, url, *, listen, storage, mask_secret=False):
+        return mirror_config(config, url, mirror, listen=listen, storage=storage,
+                             service=found["auth"]["token"]["service"])
+    return build
 
 
 @main.command("diagnose")

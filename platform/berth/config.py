@@ -72,6 +72,9 @@ class Config:
     probe_timeout_s: float = 3.0
     probe_failures_for_down: int = 2
     reconcile_interval_s: float = 15.0
+    # Mirrors: how often beat probes registries and compares each mirror with the primary
+    # (a no-change comparison of 100 tags takes well under a second).
+    mirror_reconcile_interval_s: float = 60.0
     # A pass's lease on its applications, renewed every quarter of it while the pass runs:
     # a pass killed with -9 holds them at most this long. The pass stops acting (and stops
     # renewing) once it has run reconcile_pass_limit_s.
@@ -154,6 +157,7 @@ class Config:
             ("probe_timeout_s", float),
             ("probe_failures_for_down", int),
             ("reconcile_interval_s", float),
+            ("mirror_reconcile_interval_s", float),
             ("reconcile_lease_s", float),
             ("reconcile_pass_limit_s", float),
             ("dependency_timeout_s", float),

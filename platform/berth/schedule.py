@@ -35,4 +35,14 @@ def beat_schedule(config: "Config") -> dict:
             "schedule": config.reconcile_interval_s,
             "options": {"expires": config.reconcile_interval_s},
         },
+        "probe-registries": {
+            "task": "registry_sync.tasks.probe_registries",
+            "schedule": config.mirror_reconcile_interval_s,
+            "options": {"expires": config.mirror_reconcile_interval_s},
+        },
+        "reconcile-mirrors": {
+            "task": "registry_sync.tasks.reconcile_mirrors",
+            "schedule": config.mirror_reconcile_interval_s,
+            "options": {"expires": config.mirror_reconcile_interval_s},
+        },
     }

@@ -22,7 +22,8 @@ from .registries import Registry, spawn_registry, wait_registry
 from .root import make_root, remove_root, remove_state_file, unmount_all
 from .running import RunningBed
 
-DEFAULT_REGISTRIES = ("primary", "mirror")
+# Two mirrors, so mirrors can be tested in two IDCs.
+DEFAULT_REGISTRIES = ("primary", "mirror", "mirror-b")
 
 
 class TestBed(RunningBed):

@@ -82,6 +82,18 @@ class Berth:
         bed.restart_registry(name, guard_settings(self.config, self.url))
         self.env["BERTH_REGISTRY_URL"] = registry["url"]
 
+    def guard_mirror(self, bed, name: str, service: str) -> dict:
+        """Restart the bed's registry `name` as one of this Berth's mirrors: token auth with
+        the mirror's own `service` (a token for another registry is refused) and no
+        notifications (nobody pushes there but the sync). Returns its state entry."""
+        from berth.projects.registry_config import guard_settings  # noqa: PLC0415
+
+        registry = bed.state["registries"][name]
+        self._registry_before.setdefault(name, registry["extra_config"])
+        auth = guard_settings(self.config, self.url)["auth"]
+        auth["token"]["service"] = service
+        return bed.restart_registry(name, {"auth": auth, "notifications": None})
+
     def release_registry(self, bed, name: str = "primary") -> None:
         """Give the registry back the configuration it had before guard_registry()."""
         if name in self._registry_before:

@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--root", help="base directory (default: a new /tmp/berth-XXXXXXXX)")
     up.add_argument("--engines", type=int, default=3, help="number of Docker engines (default 3)")
     up.add_argument("--registries", default=",".join(DEFAULT_REGISTRIES),
-                    help="comma-separated registry names (default: primary,mirror)")
+                    help="comma-separated registry names (default: primary,mirror,mirror-b)")
     up.add_argument("--no-postgres", action="store_true")
     up.add_argument("--no-redis", action="store_true")
     up.add_argument("--no-image", action="store_true", help="don't build and push the test image")

@@ -57,7 +57,8 @@ ERROR_SCHEMA = {
 
 
 def register_api(api: Api) -> None:
-    from web.api_v1 import applications, audit, compose, hosts, projects, releases, users
+    from web.api_v1 import (applications, audit, compose, hosts, projects, registries, releases,
+                            users)
 
     # Every error is Berth's one shape (web.errors), so document that, not flask-smorest's
     # {code, status, message, errors}, which the default error responses refer to. (Setting
@@ -67,7 +68,8 @@ def register_api(api: Api) -> None:
     api.spec.components.security_scheme(
         "cookie", {"type": "apiKey", "in": "cookie", "name": "session"})
     for blueprint in (users.blueprint, projects.blueprint, audit.blueprint, hosts.blueprint,
-                      applications.blueprint, releases.blueprint, compose.blueprint):
+                      applications.blueprint, releases.blueprint, compose.blueprint,
+                      registries.blueprint):
         # API clients authenticate per request; cookie-authenticated changes are
         # CSRF-checked in require_api_user instead (X-CSRFToken header).
         csrf.exempt(blueprint)

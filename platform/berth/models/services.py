@@ -131,6 +131,9 @@ class ContainerInstance(Base):
     logs_read_at: Mapped[datetime | None]
     logs_container_id: Mapped[str | None] = mapped_column(String(64))
     memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # Where the host pulled the image from: a mirror's name, or the primary's (see
+    # registry_sync.nearest); None when the image was on the host already or is not Berth's.
+    pulled_from: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -6,7 +6,7 @@ a revoked robot gets nothing more once the tokens already issued expire.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from berth import accounts, db
 from berth.clock import utcnow
 from berth.config import Config
 from berth.models import Membership, Project, RobotAccount, User
+from berth.models.registries import Registry
 from berth.projects import pull_credentials
 from berth.projects import services as projects
 from berth.registry_auth import (
@@ -30,6 +31,7 @@ class BadCredentials(Exception):
 
 # A deploy's pull credential outlives the pull it was made for by a margin, no more.
 PULL_CREDENTIAL_MAX_AGE_S = 600
+MIRROR_ACTIONS = frozenset({"pull"})
 
 
 @dataclass(frozen=True)
@@ -115,15 +117,30 @@ def key_directory(config: Config) -> Path:
     return config.instance_dir / "token-signing"
 
 
+def _on_mirror(grant) -> frozenset[str]:
+    # `*` on a repository includes pull, so it still pulls; nothing else survives.
+    if grant.type == "repository" and "*" in grant.actions:
+        return MIRROR_ACTIONS
+    return grant.actions & MIRROR_ACTIONS
+
+
 def issue_registry_token(config: Config, *, service: str, scope_params: list[str],
                          username: str | None, password: str | None) -> dict:
     """ValueError for a malformed scope or service (400); BadCredentials (401)."""
+    mirror = False
     if service != config.registry_service:
-        raise ValueError(f"unknown service {service!r}: this token service serves "
-                         f"{config.registry_service!r}")
+        role = db.session.scalar(select(Registry.role).where(Registry.service == service))
+        if role is None:
+            raise ValueError(f"unknown service {service!r}: this token service serves "
+                             f"{config.registry_service!r} and the registered mirrors")
+        mirror = role == "mirror"
     scopes = parse_scopes(scope_params)
     caller = identify(username, password, config.secret_key)
     grants = grant_access(caller.principal, scopes, allowed_actions_for(caller))
+    if mirror:
+        # Mirrors only serve pulls: what they hold comes from the sync, which signs its own
+        # tokens; a push or delete there would diverge from the primary.
+        grants = [replace(g, actions=_on_mirror(g)) for g in grants]
     issued = issue_token(signing_key(key_directory(config)), issuer=config.token_issuer,
                          audience=service, subject=caller.principal.subject, access=grants,
                          lifetime_s=config.token_lifetime_s, now=utcnow())

@@ -41,6 +41,29 @@ def registry_config(config: Config, berth_url: str, *, listen: str = "127.0.0.1:
     }
 
 
+def mirror_config(config: Config, berth_url: str, mirror: str, *,
+                  listen: str = "127.0.0.1:5000",
+                  storage: str = "/var/lib/docker-registry", service: str | None = None) -> dict:
+    """A mirror's config.yml: Berth's token auth under the mirror's own service (audience),
+    and no notifications: the catalogue is the primary's; the sync records what mirrors hold."""
+    from sqlalchemy import select
+
+    from berth import db
+    from berth.errors import NotFound
+    from berth.models.registries import Registry
+
+    if service is None:  # looked up unless the caller already did
+        service = db.session.scalar(select(Registry.service).where(
+            Registry.name == mirror, Registry.role == "mirror"))
+        if service is None:
+            raise NotFound(f"no mirror registry {mirror!r}: add it first "
+                           "(POST /api/v1/registries)")
+    full = registry_config(config, berth_url, listen=listen, storage=storage, mask_secret=True)
+    full.pop("notifications")
+    full["auth"]["token"]["service"] = service
+    return full
+
+
 def guard_settings(config: Config, berth_url: str) -> dict:
     """The part of registry_config that makes a registry someone else set up Berth's: token
     auth, notifications, and the log level that keeps the notification secret out of its log."""

@@ -47,9 +47,12 @@ def apply_notification(envelope: dict) -> None:
     """The webhook: update the catalogue now, read pushed images' sizes in the worker."""
     from berth.celery_app import enqueue
     from berth.projects.tasks import refresh_tag_size
+    from registry_sync.jobs import on_notification
 
-    for repository, tag in catalogue.apply_notification(envelope, own_subject=SERVICE_SUBJECT):
+    pushed = catalogue.apply_notification(envelope, own_subject=SERVICE_SUBJECT)
+    for repository, tag in pushed:
         enqueue(refresh_tag_size, repository, tag)
+    on_notification(envelope, pushed)  # mirrors whose policies want these images
 
 
 def refresh_size(repository_name: str, tag: str, config: Config | None = None) -> int | None:
