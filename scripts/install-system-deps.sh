@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system programs the test bed (scripts/testbed) starts: Docker engines,
-# registries, a static busybox for the test image, Redis, PostgreSQL, and nginx (which the
-# discovery tests point at rendered upstream blocks).
+# registries, a static busybox for the test image, Redis, PostgreSQL, nginx (which the
+# discovery tests point at rendered upstream blocks), skopeo (the sync benchmark's baseline),
+# and Prometheus with Alertmanager (monitoring).
 #   --browser   also Chromium and its WebDriver, for the browser tests.
 # Idempotent and quiet when everything is present. As root on Debian it installs what is
 # missing with apt-get; otherwise it lists what is missing and exits 1.
@@ -19,7 +20,8 @@ done
 # Non-root shells often lack the sbin directories, where dockerd lives.
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-packages=(docker.io docker-registry busybox-static redis-server postgresql nginx ca-certificates skopeo)
+packages=(docker.io docker-registry busybox-static redis-server postgresql nginx ca-certificates skopeo
+          prometheus prometheus-alertmanager)
 missing=()
 
 need_command() {  # need_command COMMAND DESCRIPTION
@@ -48,6 +50,9 @@ need_command runc "runc (docker.io)"
 need_command docker-registry "docker-registry"
 need_command redis-server "redis-server"
 need_command nginx "nginx"
+need_command skopeo "skopeo"
+need_command prometheus "prometheus"
+need_command prometheus-alertmanager "prometheus-alertmanager"
 busybox_is_static || missing+=("static /bin/busybox (busybox-static)")
 postgres_present || missing+=("PostgreSQL server binaries in /usr/lib/postgresql/*/bin (postgresql)")
 [ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=("ca-certificates")
@@ -68,12 +73,13 @@ if [ "$(id -u)" -ne 0 ] || [ ! -r /etc/debian_version ] || ! command -v apt-get 
 fi
 
 echo "install-system-deps: installing ${packages[*]} (missing: ${missing[*]})"
-# The test bed starts private instances of Redis, PostgreSQL and nginx; their system services
+# The test bed starts private instances of Redis, PostgreSQL, nginx, Prometheus and
+# Alertmanager; their system services
 # must not start (and listen) on install. A policy-rc.d that denies just those, unless the
 # machine has its own policy. Docker's own service starts as usual.
 policy=/usr/sbin/policy-rc.d
 if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\ncase "$1" in redis-server*|postgresql*|nginx*) exit 101 ;; esac\nexit 0\n' > "$policy"
+  printf '#!/bin/sh\ncase "$1" in redis-server*|postgresql*|nginx*|prometheus*) exit 101 ;; esac\nexit 0\n' > "$policy"
   chmod 755 "$policy"
   trap 'rm -f "$policy"' EXIT
 fi

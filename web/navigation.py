@@ -12,6 +12,7 @@ NAV = [
 # Only system administrators see these.
 ADMIN_NAV = [
     ("users.index", "Users"),
+    ("mirrors.index", "Mirrors"),
 ]
 
 
