@@ -91,6 +91,17 @@ class RunningBed:
         wait_registry(registry, time.monotonic() + self.timeout)
         return registry.to_state()
 
+    def stop_registry(self, name: str) -> None:
+        """Stop a registry (its storage kept), as when a mirror's IDC goes dark."""
+        registry = self.registries[name]
+        terminate([(f"registry {name}", registry.proc, signal.SIGKILL)], self.timeout)
+        registry.proc = None
+        self.write_state()
+
+    def start_registry(self, name: str) -> dict:
+        """Start a stopped registry again on its port and storage."""
+        return self.restart_registry(name)
+
     def create_database(self, name: str) -> str:
         """A new, empty PostgreSQL database `name` on the bed's server; its URL."""
         if self.postgres is None:

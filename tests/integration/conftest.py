@@ -45,6 +45,8 @@ SETTINGS = dict(BERTH_TOKEN_LIFETIME_S="60", BERTH_PROBE_INTERVAL_S="1", BERTH_P
                 BERTH_DEPENDENCY_TIMEOUT_S="30", BERTH_METRICS_INTERVAL_S="2",
                 # A pass killed with -9 holds its lease this long before the next takes over.
                 BERTH_RECONCILE_LEASE_S="10",
+                # Mirrors: a mirror that was down is found healthy and caught up within seconds.
+                BERTH_MIRROR_RECONCILE_INTERVAL_S="3",
                 # Every test's client is 127.0.0.1: the failed logins that the revocation and
                 # limit tests make on purpose must not lock the address for the modules after
                 # them. (The per-username limit keeps its default; the unit tests cover both.)

@@ -26,6 +26,8 @@ class InstanceSchema(Schema):
     state = fields.Str()
     health = fields.Str(allow_none=True)
     cpu_percent = fields.Float(allow_none=True)
+    pulled_from = fields.Str(allow_none=True, metadata={
+        "description": "the registry its image was pulled from: a mirror's name or primary"})
 
 
 class AutoscalingSchema(Schema):

@@ -15,6 +15,8 @@ class FakeEngine:
                  images: set[str] | None = None):
         self.cpus, self.memory, self.alive = cpus, memory, alive
         self.images = set(images or ())
+        self.pulls: list[str] = []  # every image reference pulled, in order
+        self.unreachable_registries: set[str] = set()  # "host:port" whose pulls fail
         self.containers: dict[str, ContainerState] = {}
         self.calls: list[tuple[str, str]] = []
         self.specs: dict[str, ContainerSpec] = {}  # name -> the spec it was created from
@@ -91,7 +93,16 @@ class FakeEngine:
 
     def pull(self, image: str, username=None, password=None) -> None:
         self._check_alive(f"pull {image}")
+        if image.split("/")[0] in self.unreachable_registries:
+            raise EngineError(f"pull {image} failed: registry unreachable")
         self.images.add(image)
+        self.pulls.append(image)
+
+    def tag(self, image: str, target: str) -> None:
+        self._check_alive(f"tag {image}")
+        if image not in self.images:
+            raise EngineError(f"tag {image} failed: no such image")
+        self.images.add(target)
 
     def cpu_sample(self, name_or_id: str) -> CpuSample | None:
         self._check_alive(f"stats {name_or_id}")

@@ -271,6 +271,12 @@ class DockerEngine:
         self._call(f"pull {image}", self._client.images.pull, repository, tag=tag,
                    auth_config=auth)
 
+    def tag(self, image: str, target: str) -> None:
+        repository, _, tag = target.rpartition(":")
+        if "/" in tag or not repository:
+            repository, tag = target, "latest"
+        self._call(f"tag {image} as {target}", self._client.api.tag, image, repository, tag=tag)
+
     def cpu_sample(self, name_or_id: str) -> CpuSample | None:
         try:
             stats = self._client.api.stats(name_or_id, stream=False, one_shot=True)

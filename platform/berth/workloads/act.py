@@ -3,6 +3,7 @@ transaction open: pulls once per host and image, then creates and starts, then r
 wave after wave. Every call goes by container id or by a name whose labels are checked."""
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,6 +15,8 @@ from berth.hosts.services import Connect
 from berth.projects import pull_credentials
 from berth.registry_auth import project_of
 from berth.workloads.observe import HostView
+from registry_sync.nearest import PullTable, Source, pull_sources
+from registry_sync.registries import PRIMARY
 from scheduler.orchestration.containers import LABEL_APPLICATION, LABEL_INSTALLATION, is_slot
 from scheduler.orchestration.state import AppPlan, Boot, Discard, EngineAction, Launch
 
@@ -25,6 +28,9 @@ PER_HOST_PARALLEL = 16
 MAX_PARALLEL = 64
 
 
+log = logging.getLogger(__name__)
+
+
 @dataclass
 class Outcome:
     """What became of one action: `container_id` of a started container, or the error."""
@@ -34,6 +40,7 @@ class Outcome:
     error: str | None = None
     container_id: str | None = None
     skipped: bool = False
+    pulled_from: str | None = None  # the registry a Launch's image came from, if pulled
 
     @property
     def ok(self) -> bool:
@@ -81,8 +88,10 @@ def round_robin(items: list, host_of: Callable) -> list:
 
 
 class Executor:
-    def __init__(self, config: Config, hosts: dict[int, HostView], connect: Connect):
+    def __init__(self, config: Config, hosts: dict[int, HostView], connect: Connect,
+                 pull_table: PullTable | None = None):
         self.config, self.hosts, self.connect = config, hosts, connect
+        self.pull_table = pull_table or PullTable()
 
     def run(self, plans: list[AppPlan], *, stop: Callable[[], bool] = lambda: False
             ) -> dict[int, list[Outcome]]:
@@ -137,20 +146,45 @@ class Executor:
                 raise error
             else:
                 outcome.container_id = future.result()
+                if isinstance(outcome.action, Launch):
+                    outcome.pulled_from = pulls[(outcome.action.host_id,
+                                                 outcome.action.spec.image)].result()
 
     def _engine(self, host_id: int):
         return self.connect(self.hosts[host_id].endpoint)
 
-    def _pull(self, host_id: int, image: str) -> None:
-        username = password = None
+    def _pull(self, host_id: int, image: str) -> str | None:
+        """Pull `image` from the nearest source that has it (registry_sync.nearest) and
+        return that source's name; a mirror's copy is tagged with the primary's name, which
+        the container spec uses. A source that fails gives way to the next one: an IDC whose
+        mirror is down keeps deploying from the next. None: the image is not Berth's."""
         registry, _, path = image.partition("/")
-        if registry == self.config.registry_host and project_of(path.split(":")[0].split("@")[0]):
-            username, password = pull_credentials.issue(self.config.secret_key, path.split("/")[0])
+        if registry != self.config.registry_host or not project_of(path.split(":")[0].split("@")[0]):
+            engine = self._engine(host_id)
+            try:
+                engine.pull(image)
+            finally:
+                engine.close()
+            return None
+        username, password = pull_credentials.issue(self.config.secret_key, path.split("/")[0])
+        primary = Source(PRIMARY, registry)
+        sources = pull_sources(self.hosts[host_id].idc, path, self.pull_table, primary)
         engine = self._engine(host_id)
         try:
-            engine.pull(image, username, password)
+            for source in sources:
+                if source is primary:
+                    engine.pull(image, username, password)
+                    return source.name
+                try:
+                    engine.pull(f"{source.host}/{path}", username, password)
+                    engine.tag(f"{source.host}/{path}", image)
+                    return source.name
+                except EngineError as error:
+                    log.warning("pull of %s from mirror %s on %s failed, trying the next "
+                                "source: %s", path, source.name, self.hosts[host_id].name, error)
         finally:
             engine.close()
+        return None  # not reached: the primary is always the last source
 
     def _launch(self, action: Launch) -> str:
         """Create and start; a container that already holds the name is used only if its

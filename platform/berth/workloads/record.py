@@ -61,6 +61,7 @@ def _record_app(desired: Desired, app, plan: AppPlan, done: list[Outcome],
     result.removed += sum(1 for row in plan.rows if row.state == "removed")
     errors: dict[str, str] = {}
     events = list(plan.events)  # (kind, message, service)
+    pulled: dict = {}  # row key -> the registry its image came from
     for outcome in done:
         action = outcome.action
         if outcome.error:
@@ -69,16 +70,19 @@ def _record_app(desired: Desired, app, plan: AppPlan, done: list[Outcome],
             continue
         if isinstance(action, Launch):
             rows[action.row.key] = action.row._replace(container_id=outcome.container_id)
+            if outcome.pulled_from:
+                pulled[action.row.key] = outcome.pulled_from
             result.created += 1
+            source = f" (image from {outcome.pulled_from})" if outcome.pulled_from else ""
             events.append(("instance.create", f"started {action.spec.name} on "
-                           f"{hosts[action.host_id].name}", action.service))
+                           f"{hosts[action.host_id].name}{source}", action.service))
         elif isinstance(action, Discard):
             result.removed += 1
             if action.row is not None:
                 rows[action.row.key] = action.row
         elif action.row is not None:
             rows[action.row.key] = action.row
-    _write_rows(desired, plan.app_id, list(rows.values()))
+    _write_rows(desired, plan.app_id, list(rows.values()), pulled)
     current = {s.name: s for s in app.services}
     final = {row.key: row for row in app.instances} | rows
     before, after = [], []  # status changes seen before this round acted, and made by it
@@ -125,7 +129,7 @@ def _write_release(desired: Desired, plan: AppPlan, service, release_id: int, st
     return [(kind, f"{name}: {message}", service.name) for kind, message in step.events]
 
 
-def _write_rows(desired: Desired, app_id: int, rows: list[RowWrite]) -> None:
+def _write_rows(desired: Desired, app_id: int, rows: list[RowWrite], pulled: dict) -> None:
     updates, inserts = [], []
     services = desired.service_ids
     for row in rows:
@@ -135,6 +139,8 @@ def _write_rows(desired: Desired, app_id: int, rows: list[RowWrite]) -> None:
                       backoff_until=moment(row.backoff_until))
         if row.fresh:
             values["cpu_percent"] = None
+        if row.key in pulled:
+            values["pulled_from"] = pulled[row.key]
         row_id = desired.row_ids.get((app_id, row.service, row.slot, row.revision))
         if row_id is None:
             inserts.append({**values, "service_id": services[(app_id, row.service)]})

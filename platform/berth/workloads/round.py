@@ -28,10 +28,11 @@ from berth.workloads.desired import read_desired
 from berth.workloads.observe import Seen, list_labelled, read_hosts
 from berth.workloads.orphans import sweep_orphans
 from berth.workloads.record import PassResult, record
+from registry_sync.nearest import PullTable, read_pull_table
 from scheduler.orchestration.capacity import Capacity
 from scheduler.orchestration.fleet import eviction_pause
 from scheduler.orchestration.plan import plan_application
-from scheduler.orchestration.state import HostFacts, Round, SeenContainer
+from scheduler.orchestration.state import HostFacts, Launch, Round, SeenContainer
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,9 @@ def _round(config: Config, connect: Connect, app_ids: list[int] | None
                 except Exception as error:  # one application's bug stops no other
                     log.exception("planning application %s failed", app.name)
                     broken[app.id] = (app.name, f"{type(error).__name__}: {error}")
-            outcomes = Executor(config, views, connect).run(plans, stop=lambda: renewal.expired)
+            pull_table = _pull_table(plans)
+            outcomes = Executor(config, views, connect, pull_table).run(
+                plans, stop=lambda: renewal.expired)
             if renewal.lost:
                 log.warning("reconcile round lost its leases; recording nothing")
                 return {}, {**summary, "lost_lease": True}
@@ -105,6 +108,19 @@ def _round(config: Config, connect: Connect, app_ids: list[int] | None
     if every:
         summary["orphans_removed"] = sweep_orphans(config, seen, views, connect=connect)
     return results, summary
+
+
+def _pull_table(plans) -> PullTable:
+    """Where the images about to be started can be pulled from (registry_sync.nearest): read
+    only when something is to be launched, in a transaction closed before the engines."""
+    paths = {action.spec.image.partition("/")[2] for plan in plans for action in plan.actions
+             if isinstance(action, Launch)}
+    if not paths:
+        return PullTable()
+    try:
+        return read_pull_table(paths)
+    finally:
+        db.session.commit()
 
 
 def _snapshots(now, config: Config):
