@@ -247,9 +247,13 @@ def test_a_mirror_stopped_mid_sync_converges_by_itself_and_never_serves_a_broken
     docker("rm", name)
     host, service = mirrors["idc-a"], "berth-mirror-idc-a"
     docker("push", ref)
-    job = wait_for(lambda: _job_for(berth_app, "idc-a", repository, ("running",), sending=True),
-                   60, f"a sync of {repository} to idc-a to be sending")
+    # The cut must land while a blob is half-sent. The job row's progress is flushed once a
+    # second, which a fast copy can outrun; the mirror's own upload sessions on disk cannot.
+    wait_for(lambda: _uploading(bed, "mirror", repository), 60,
+             f"a blob of {repository} to be uploading to idc-a", interval_s=0.01)
+    job = _job_for(berth_app, "idc-a", repository, ("running",))
     bed.stop_registry("mirror")
+    assert job is not None, "a blob was uploading to idc-a with no sync job running"
     try:
         cut = wait_for(lambda: _ended(_job(berth_app, job["id"])), 60, "the cut sync to end")
         assert cut["status"] == "failed", f"the sync was not cut midway: {cut}"
@@ -269,15 +273,27 @@ def test_a_mirror_stopped_mid_sync_converges_by_itself_and_never_serves_a_broken
     wait_for(whole, 180, f"{repository}:1 on idc-a to converge after the outage")
 
 
-def _job_for(berth_app, mirror: str, repository: str, statuses, sending: bool = False
-             ) -> dict | None:
+def _job_for(berth_app, mirror: str, repository: str, statuses) -> dict | None:
     """A sync job of `mirror` that covers `repository` (its own or a full one)."""
     jobs = berth_app.api("GET", "/api/v1/sync-jobs").json()
     for job in (jobs["items"] if isinstance(jobs, dict) else jobs):
         if job.get("registry") == mirror and job.get("repository") in (repository, None) \
-                and job["status"] in statuses and (not sending or job.get("bytes_sent")):
+                and job["status"] in statuses:
             return job
     return None
+
+
+def _uploading(bed, bed_name: str, repository: str) -> bool:
+    """Whether the bed registry holds a started blob upload (bytes written) in `repository`."""
+    uploads = (bed.registries[bed_name].data_dir / "docker/registry/v2/repositories"
+               / repository / "_uploads")
+    for data in uploads.glob("*/data"):
+        try:
+            if data.stat().st_size > 0:
+                return True
+        except FileNotFoundError:  # the upload completed between glob and stat
+            continue
+    return False
 
 
 def _ended(job: dict) -> dict | None:
