@@ -89,3 +89,19 @@ def make_tls() -> dict[str, str]:
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
     return {"ca": cert_pem, "cert": cert_pem, "key": key_pem}
+
+
+def count_queries(action: Callable[[], object]) -> int:
+    """How many SQL statements `action` runs on Berth's engine (to catch N+1 loads)."""
+    from sqlalchemy import event
+
+    from berth import db
+
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.engine(), "before_cursor_execute", listener)
+    try:
+        action()
+    finally:
+        event.remove(db.engine(), "before_cursor_execute", listener)
+    return len(statements)

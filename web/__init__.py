@@ -29,8 +29,8 @@ def create_app(config: Config | None = None) -> Flask:
     configure_celery(config)
     app.extensions["berth.blocking_queries"] = threading.BoundedSemaphore(config.max_blocking_queries)
 
-    from web import (account, auth, editor, errors, events, health, hosts, metrics, mirrors,
-                     navigation, pages, projects, registry, services, users)
+    from web import (account, alerts, auth, editor, errors, events, health, hosts, metrics,
+                     mirrors, navigation, pages, projects, registry, services, users)
     from web import security
     from web.extensions import api, csrf, login_manager
 
@@ -42,7 +42,7 @@ def create_app(config: Config | None = None) -> Flask:
     navigation.init_app(app)
     security.init_app(app, config)  # cookie flags, security headers, failed-login limits
     for area in (auth, pages, health, projects, events, registry, hosts, services, editor,
-                 account, users, mirrors):
+                 account, users, mirrors, alerts):
         app.register_blueprint(area.blueprint)
 
     from web.api_v1 import register_api

@@ -22,6 +22,7 @@ from berth.errors import BerthError, Conflict, Forbidden, InvalidInput
 from berth.hosts import overview, services
 from berth.models.inventory import ADMIN_STATES
 from web.api_v1 import ROW_ID
+from web.pagination import page_of
 
 blueprint = Blueprint("hosts", __name__, url_prefix="/hosts")
 
@@ -85,17 +86,18 @@ def _filters() -> dict[str, str]:
     return {name: value for name, value in found.items() if value}
 
 
-def _rows(filters: dict[str, str]) -> list[overview.HostRow]:
-    rows = overview.host_rows(utcnow(), staleness(), cluster=filters.get("cluster"),
-                              pool=filters.get("pool"))
-    state = filters.get("state")
-    # One filter for both axes: their values do not overlap (up/stale/... vs active/paused/...).
-    return [row for row in rows if not state or state in (row.status, row.admin_state)]
+HOSTS_PER_PAGE = 50
 
 
 def _table_context(filters: dict[str, str]) -> dict:
-    return dict(rows=_rows(filters), filters=filters, admin=_user().is_admin, actions=ACTIONS,
-                refresh_url=url_for("hosts.table", **filters))
+    """One page of the filtered hosts; the htmx refresh asks for the same page again."""
+    now, stale = utcnow(), staleness()
+    page = page_of(overview.count_hosts(now, stale, **filters), HOSTS_PER_PAGE)
+    rows = overview.host_rows(now, stale, **filters, limit=page.per_page, offset=page.offset)
+    here = {**filters, **({"page": page.number} if page.number > 1 else {})}
+    return dict(rows=rows, filters=filters, admin=_user().is_admin, actions=ACTIONS, page=page,
+                page_url=lambda number: url_for("hosts.index", **filters, page=number),
+                refresh_url=url_for("hosts.table", **here))
 
 
 @blueprint.get("/")
@@ -221,6 +223,35 @@ def new():
 @login_required
 def clusters():
     return render_template("hosts/clusters.html", tree=overview.cluster_tree(utcnow(), staleness()))
+
+
+@blueprint.get(f"/<{ROW_ID}:host_id>")
+@login_required
+def show(host_id: int):
+    """One host: its facts, what is placed on it, and CPU and memory in use against its
+    capacity (Berth's last samples as text; charts from /api/v1/hosts/<id>/metrics)."""
+    from flask import abort
+    from sqlalchemy import select
+
+    from berth.models import Application, ContainerInstance, Service
+
+    row = overview.host_row(host_id, utcnow(), staleness())
+    if row is None:
+        abort(404)
+    placed = db.session.execute(
+        select(ContainerInstance.name, ContainerInstance.state, ContainerInstance.cpu_percent,
+               ContainerInstance.memory_bytes, Service.name.label("service"), Service.cpus,
+               Service.memory, Application.name.label("application"))
+        .join(Service, Service.id == ContainerInstance.service_id)
+        .join(Application, Application.id == Service.application_id)
+        .where(ContainerInstance.host_id == host_id, ContainerInstance.state != "removed")
+        .order_by(Application.name, Service.name, ContainerInstance.name)).all()
+    running = [i for i in placed if i.state == "running"]
+    used_cpus = sum((i.cpu_percent or 0.0) / 100.0 for i in running)
+    used_memory = sum(i.memory_bytes or 0 for i in running)
+    sampled = any(i.cpu_percent is not None for i in running)
+    return render_template("hosts/show.html", row=row, placed=placed, used_cpus=used_cpus,
+                           used_memory=used_memory, sampled=sampled)
 
 
 # Template helpers, for this blueprint's templates only

@@ -12,7 +12,10 @@ from flask import Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest,
 )
-from prometheus_client import multiprocess
+from prometheus_client import REGISTRY, multiprocess
+
+from berth import db
+from berth.monitoring.exporter import BerthCollector
 
 # Fine buckets at the low end: a P999 needs them where most requests fall.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1,
@@ -24,15 +27,28 @@ LATENCY = Histogram("berth_http_request_duration_seconds", "Time to answer an HT
                     ["method", "endpoint"], buckets=LATENCY_BUCKETS)
 
 
+# Berth's view of the fleet (berth_* series), read from the database at scrape time.
+FLEET = BerthCollector(lambda: db.session)
+
+
 def _registry() -> CollectorRegistry | None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        registry.register(FLEET)
         return registry
     return None
 
 
+def _register_fleet() -> None:
+    """The plain (one-process) registry gets the fleet collector once per process."""
+    if FLEET not in getattr(REGISTRY, "_collector_to_names", {}):
+        REGISTRY.register(FLEET)
+
+
 def init_app(app: Flask) -> None:
+    _register_fleet()
+
     @app.before_request
     def _start_timer():
         g.request_started = time.perf_counter()

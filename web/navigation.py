@@ -8,6 +8,7 @@ NAV = [
     ("hosts.index", "Hosts"),
     ("services.index", "Services"),
     ("events.index", "Events"),
+    ("alerts.index", "Alerts"),
 ]
 # Only system administrators see these.
 ADMIN_NAV = [

@@ -7,18 +7,21 @@ import json
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
 from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, NumberRange, Optional
 
 from berth import db
 from berth.errors import BerthError, InvalidInput
-from berth.models import Host, Release, Service
+from berth.models import Application, Host, Release, Service
 from berth.workloads import access, autoscaling, definitions, releases
 from berth.workloads import services as workloads
 from berth.workloads.definitions import MAX_REPLICAS
 from web.api_v1 import ROW_ID
 from web.api_v1.releases import ReleaseSchema
+from web import topology
+from web.pagination import page_of
 
 blueprint = Blueprint("services", __name__, url_prefix="/services")
 
@@ -57,11 +60,23 @@ def _operator_test() -> dict:
     return {"can_operate": lambda application: access.can_operate(current_user, application)}
 
 
+APPLICATIONS_PER_PAGE = 20
+
+
 @blueprint.get("/")
 @login_required
 def index():
-    applications = db.session.scalars(access.visible_applications(current_user)).all()
-    return render_template("services/index.html", applications=applications,
+    """One page of the applications the user may see, each with its services and project
+    loaded in two queries for the page (not two per application)."""
+    visible = access.visible_applications(current_user)
+    page = page_of(db.session.scalar(select(func.count()).select_from(visible.subquery())),
+                   APPLICATIONS_PER_PAGE)
+    applications = db.session.scalars(
+        visible.options(selectinload(Application.services), joinedload(Application.project))
+        .limit(page.per_page).offset(page.offset)).all()
+    return render_template("services/index.html", applications=applications, page=page,
+                           topologies=topology.for_applications(applications),
+                           page_url=lambda number: url_for("services.index", page=number),
                            teardown_form=TeardownForm())
 
 
@@ -106,6 +121,27 @@ def show(app_name, service_name):
 def instances(app_name, service_name):
     """The live part of the service page: htmx asks for it every two seconds."""
     return render_template("services/_instances.html", **_instances_context(app_name, service_name))
+
+
+@blueprint.get(f"/<app_name>/<service_name>/instances/<{ROW_ID}:instance_id>/logs")
+@login_required
+def instance_logs(app_name, service_name, instance_id):
+    """The last lines of an instance's log; the partial polls itself every two seconds."""
+    from flask import abort, request
+
+    from berth.models import ContainerInstance
+    from berth.workloads import logs
+    from web.hosts import engine_connect
+
+    service = _viewed_service(app_name, service_name)
+    instance = db.session.get(ContainerInstance, instance_id)
+    if instance is None or instance.service_id != service.id:
+        abort(404)
+    since = request.args.get("since", type=float)
+    name = instance.name
+    found = logs.tail(instance, since=since, connect=engine_connect())
+    return render_template("services/_logs.html", service=service, instance_id=instance_id,
+                           instance_name=name, tail=found, since=since)
 
 
 @blueprint.post("/<app_name>/<service_name>/scale")

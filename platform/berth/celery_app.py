@@ -16,7 +16,7 @@ from berth.engine import EngineError
 from berth.schedule import beat_schedule
 
 TASK_MODULES = ["berth.hosts.tasks", "berth.projects.tasks", "berth.workloads.tasks",
-                "registry_sync.tasks"]
+                "berth.monitoring.tasks", "registry_sync.tasks"]
 log = logging.getLogger(__name__)
 
 # Probes and CPU samples have a queue of their own, consumed by a worker of their own (the

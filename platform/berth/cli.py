@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -178,6 +179,35 @@ def _mirror_builder(config: Config, mirror: str):
         return mirror_config(config, url, mirror, listen=listen, storage=storage,
                              service=found["auth"]["token"]["service"])
     return build
+
+
+@main.group("monitoring")
+def monitoring_group() -> None:
+    """Prometheus and Alertmanager, configured by Berth."""
+
+
+@monitoring_group.command("config")
+@click.option("--out", "out", type=click.Path(file_okay=False),
+              help="write prometheus.yml, rules.yml, alertmanager.yml and the token file here "
+                   "(default: BERTH_MONITORING_DIR, where the worker re-renders the rules)")
+def monitoring_config(out: str | None) -> None:
+    """Render Prometheus' and Alertmanager's configuration, with a fresh API token for
+    Prometheus (0600, never shown)."""
+    from berth.monitoring.config import write_all
+
+    config = _config()
+    if out is None:
+        if config.monitoring_dir is None:
+            raise click.UsageError("give --out DIR or set BERTH_MONITORING_DIR")
+        out = str(config.monitoring_dir)
+    db.configure(config.database_url)
+    try:
+        with db.unit_of_work() as session:
+            written = write_all(session, config, Path(out))
+    except BerthError as error:
+        raise click.ClickException(error.message) from error
+    for path in written:
+        click.echo(f"wrote {path}")
 
 
 @main.command("diagnose")

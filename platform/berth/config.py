@@ -105,7 +105,46 @@ class Config:
     # default, as anyone can send these headers). Behind one load balancer, 1: the failed-
     # login limits then count the client's address, not the balancer's.
     proxy_hops: int = 0
+    # Prometheus (berth.monitoring): where Berth's pages query it (empty: not configured,
+    # pages show Berth's own last samples), how often it scrapes and evaluates rules, and
+    # Berth's URL as Prometheus reaches it (its /metrics and the targets endpoint).
+    prometheus_url: str = ""
+    prometheus_scrape_interval_s: float = 15.0
+    prometheus_evaluation_interval_s: float = 15.0
+    prometheus_berth_url: str = "http://127.0.0.1:8000"
+    # Alerts (berth.monitoring.rules and .alertmanager): how long a condition must hold
+    # before it fires, the default per-service thresholds, and Alertmanager's grouping.
+    alert_for_s: float = 120.0
+    alert_at_max_for_s: float = 300.0
+    alert_latency_for_s: float = 300.0
+    alert_p999_s: float = 1.0
+    alert_error_ratio: float = 0.05
+    alert_group_wait_s: float = 30.0
+    alert_group_interval_s: float = 300.0
+    alert_repeat_interval_s: float = 4 * 3600.0
+    # Where Alertmanager posts to Berth (POST /api/v1/alerts/webhook), with a bearer token
+    # Alertmanager reads from alert_webhook_token_file; and the operator's own webhooks.
+    alert_webhook_url: str = "http://127.0.0.1:8000/api/v1/alerts/webhook"
+    alert_webhook_token: str = field(default="", repr=False)
+    alert_webhooks: tuple[str, ...] = ()
+    alertmanager_url: str | None = None
+    # Where `berth monitoring config` wrote prometheus.yml and rules.yml: threshold changes
+    # re-render rules.yml there (berth.monitoring.tasks.render_rules). None: nowhere.
+    monitoring_dir: Path | None = None
+    # E-mail receiver, when smtp_host is set; the password only ever goes to Alertmanager's
+    # 0600 configuration file.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str | None = None
+    smtp_to: str | None = None
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_require_tls: bool = True
     testing: bool = False
+
+    @property
+    def alert_webhook_token_file(self) -> Path:
+        return self.instance_dir / "alert_webhook_token"
 
     @property
     def installation_id(self) -> str:
@@ -150,6 +189,11 @@ class Config:
             registry_url=env.get("BERTH_REGISTRY_URL", "http://127.0.0.1:5000").rstrip("/"),
             notification_secret=env.get("BERTH_NOTIFICATION_SECRET")
             or _persistent_secret(instance / "notification_secret"),
+            alert_webhook_token=_persistent_secret(instance / "alert_webhook_token"),
+            alert_webhooks=tuple(url.strip() for url in env.get("BERTH_ALERT_WEBHOOKS", "")
+                                 .split(",") if url.strip()),
+            smtp_password=env.get("BERTH_SMTP_PASSWORD") or _read_secret_file(
+                env.get("BERTH_SMTP_PASSWORD_FILE")),
         )
         for name, cast in (
             ("token_lifetime_s", int),
@@ -168,9 +212,30 @@ class Config:
             ("api_token_lifetime_days", int),
             ("secure_cookies", lambda raw: raw.strip().lower() in ("1", "true", "yes", "on")),
             ("proxy_hops", int),
+            ("prometheus_url", lambda raw: raw.strip().rstrip("/")),
+            ("prometheus_scrape_interval_s", float),
+            ("prometheus_evaluation_interval_s", float),
+            ("prometheus_berth_url", lambda raw: raw.strip().rstrip("/")),
+            ("alert_for_s", float),
+            ("alert_at_max_for_s", float),
+            ("alert_latency_for_s", float),
+            ("alert_p999_s", float),
+            ("alert_error_ratio", float),
+            ("alert_group_wait_s", float),
+            ("alert_group_interval_s", float),
+            ("alert_repeat_interval_s", float),
+            ("alert_webhook_url", str),
+            ("alertmanager_url", lambda raw: raw.rstrip("/")),
+            ("monitoring_dir", lambda raw: Path(raw).resolve()),
         ):
             raw = env.get("BERTH_" + name.upper())
             if raw:
                 values[name] = cast(raw)
+        for name, cast in (("host", str), ("port", int), ("from", str), ("to", str),
+                           ("username", str), ("require_tls", lambda raw: raw.strip().lower()
+                                               in ("1", "true", "yes", "on"))):
+            raw = env.get("BERTH_SMTP_" + name.upper())
+            if raw:
+                values["smtp_" + name] = cast(raw)
         values.update(overrides)
         return cls(**values)

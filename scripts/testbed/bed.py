@@ -18,6 +18,7 @@ from .image import build_test_image
 from .ports import claim_port_ranges, free_port, release_port_ranges
 from .processes import kill_strays, terminate
 from .programs import find_programs
+from .monitoring import Monitoring
 from .registries import Registry, spawn_registry, wait_registry
 from .root import make_root, remove_root, remove_state_file, unmount_all
 from .running import RunningBed
@@ -92,6 +93,7 @@ class TestBed(RunningBed):
         self.image: str | None = None
         self.ready = False
         self._started = self._stopped = self._detached = False
+        self.monitorings: list[Monitoring] = []  # started by tests through monitoring()
         self._owns_root = False  # set once the root is ours to sweep and delete
         self._initdb: Service | None = None  # runs while the rest boots
         self._programs: dict[str, str] = {}
@@ -138,10 +140,21 @@ class TestBed(RunningBed):
         log.info("test bed up in %.1fs (root %s)", time.monotonic() - began, self.root)
         return self.state
 
+    def monitoring(self, name: str) -> Monitoring:
+        """Prometheus and Alertmanager for one Berth, under R/mon-NAME/ on free ports: write
+        their configuration there (`berth monitoring config --out`), then start() them. The
+        bed stops them with everything else if their user does not."""
+        found = Monitoring(self.root / f"mon-{name}")
+        found.dir.mkdir(parents=True, exist_ok=True)
+        self.monitorings.append(found)
+        return found
+
     def stop(self) -> None:
         """Stop everything and delete the root (unless keep). Safe to call more than once."""
         if self._stopped or not self._started:
             return
+        for found in self.monitorings:
+            found.stop()
         self._stopped = True
         atexit.unregister(self._stop_at_exit)
         began = time.monotonic()

@@ -199,3 +199,36 @@ def database(berth_app):
     db.configure(berth_app.config.database_url)
     yield db.session
     db.session.remove()
+
+
+@pytest.fixture(scope="module")
+def monitoring(berth_app, bed, fleet):
+    """A real Prometheus and Alertmanager on the bed (scripts/testbed/monitoring.py) with the
+    configuration this Berth renders (`berth monitoring config`: 1 s scrapes and
+    evaluations), and Berth's web restarted to read that Prometheus; given back at the end."""
+    import dataclasses
+
+    from berth.monitoring.config import write_all
+
+    bed_monitoring = bed.monitoring(f"berth-{next(_databases)}")
+    config = dataclasses.replace(
+        berth_app.config, prometheus_berth_url=berth_app.url, prometheus_scrape_interval_s=1.0,
+        prometheus_evaluation_interval_s=1.0, alertmanager_url=bed_monitoring.alertmanager_url)
+    db.configure(berth_app.config.database_url)
+    with db.unit_of_work() as session:
+        write_all(session, config, bed_monitoring.dir)
+    settings = {"BERTH_PROMETHEUS_URL": bed_monitoring.prometheus_url,
+                "BERTH_PROMETHEUS_SCRAPE_INTERVAL_S": "1",
+                "BERTH_ALERTMANAGER_URL": bed_monitoring.alertmanager_url}
+    bed_monitoring.start()
+    try:
+        berth_app.stop("web")
+        berth_app.env.update(settings)
+        berth_app.start_web()
+        yield bed_monitoring
+    finally:
+        bed_monitoring.stop()
+        berth_app.stop("web")
+        for name in settings:
+            berth_app.env.pop(name, None)
+        berth_app.start_web()

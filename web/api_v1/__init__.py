@@ -57,8 +57,8 @@ ERROR_SCHEMA = {
 
 
 def register_api(api: Api) -> None:
-    from web.api_v1 import (applications, audit, compose, hosts, projects, registries, releases,
-                            users)
+    from web.api_v1 import (alerts, applications, audit, compose, hosts, monitoring, projects,
+                            registries, releases, users)
 
     # Every error is Berth's one shape (web.errors), so document that, not flask-smorest's
     # {code, status, message, errors}, which the default error responses refer to. (Setting
@@ -67,9 +67,10 @@ def register_api(api: Api) -> None:
     api.spec.components.security_scheme("basic", {"type": "http", "scheme": "basic"})
     api.spec.components.security_scheme(
         "cookie", {"type": "apiKey", "in": "cookie", "name": "session"})
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for blueprint in (users.blueprint, projects.blueprint, audit.blueprint, hosts.blueprint,
                       applications.blueprint, releases.blueprint, compose.blueprint,
-                      registries.blueprint):
+                      registries.blueprint, monitoring.blueprint, alerts.blueprint):
         # API clients authenticate per request; cookie-authenticated changes are
         # CSRF-checked in require_api_user instead (X-CSRFToken header).
         csrf.exempt(blueprint)

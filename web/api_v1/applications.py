@@ -74,6 +74,9 @@ class ServiceSchema(Schema):
     min_cpus = fields.Float(allow_none=True)
     min_memory = fields.Int(allow_none=True)
     error_pattern = fields.Str(metadata={"description": "log lines counted as errors (canaries)"})
+    metrics = fields.Dict(allow_none=True, metadata={"description": (
+        "its Prometheus endpoint {port (0: its $PORT), path, histogram, status_label}; "
+        "Prometheus scrapes its healthy instances through /api/v1/monitoring/targets")})
     capabilities = fields.List(fields.Str(), metadata={"description": "added back; all others dropped"})
     pids_limit = fields.Int()
     read_only = fields.Bool()

@@ -76,26 +76,63 @@ def placed(host_ids: list[int] | None = None) -> dict[int, tuple[float, int]]:
     return {host_id: (float(cpus), int(memory)) for host_id, cpus, memory in db.session.execute(query)}
 
 
-def host_rows(now: datetime, stale: timedelta, *, cluster: str | None = None,
-              pool: str | None = None, liveness: str | None = None,
-              host_ids: list[int] | None = None) -> list[HostRow]:
-    """Every host (optionally filtered), ordered by cluster, pool and name."""
-    query = (select(Host, Pool.name, Cluster.name).join(Pool, Host.pool_id == Pool.id)
-             .join(Cluster, Pool.cluster_id == Cluster.id)
-             .order_by(Cluster.name, Pool.name, Host.name))
+def _filtered(query, *, cluster: str | None, pool: str | None, liveness: str | None,
+              state: str | None, now: datetime, stale: timedelta):
+    """The inventory filters in SQL. `state` is either axis, as the hosts page offers one
+    filter for both: a status (up/stale/down/unknown, stale being up with a quiet heartbeat,
+    as HostRow.status says) or an admin state; their values do not overlap."""
     if cluster:
         query = query.where(Cluster.name == cluster)
     if pool:
         query = query.where(Pool.name == pool)
     if liveness:
         query = query.where(Host.liveness == liveness)
+    if state in STATUSES:
+        heard = Host.last_heartbeat_at.is_not(None) & (Host.last_heartbeat_at >= now - stale)
+        if state == "up":
+            query = query.where(Host.liveness == "up", heard)
+        elif state == "stale":
+            query = query.where(Host.liveness == "up", ~heard)
+        else:
+            query = query.where(Host.liveness == state)
+    elif state:
+        query = query.where(Host.admin_state == state)
+    return query
+
+
+def _joined(query):
+    return (query.join(Pool, Host.pool_id == Pool.id)
+            .join(Cluster, Pool.cluster_id == Cluster.id))
+
+
+def host_rows(now: datetime, stale: timedelta, *, cluster: str | None = None,
+              pool: str | None = None, liveness: str | None = None, state: str | None = None,
+              host_ids: list[int] | None = None, limit: int | None = None,
+              offset: int = 0) -> list[HostRow]:
+    """Every host (optionally filtered, optionally one page of them), ordered by cluster,
+    pool and name."""
+    query = _filtered(_joined(select(Host, Pool.name, Cluster.name)), cluster=cluster,
+                      pool=pool, liveness=liveness, state=state, now=now, stale=stale)
+    query = query.order_by(Cluster.name, Pool.name, Host.name)
     if host_ids is not None:
         query = query.where(Host.id.in_(host_ids))
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
     found = db.session.execute(query).all()
-    # All hosts' sums at once (one grouped query) unless a few hosts were asked for.
-    usage = placed(host_ids) if found else {}
+    # All hosts' sums at once (one grouped query), only the listed ones' for a page.
+    listed = host_ids if host_ids is not None or limit is None else [h.id for h, _, _ in found]
+    usage = placed(listed) if found else {}
     return [_row(host, pool_name, cluster_name, usage.get(host.id, (0.0, 0)), now, stale)
             for host, pool_name, cluster_name in found]
+
+
+def count_hosts(now: datetime, stale: timedelta, *, cluster: str | None = None,
+                pool: str | None = None, state: str | None = None) -> int:
+    """How many hosts `host_rows` would list with these filters and no page."""
+    counted = _joined(select(func.count(Host.id)).select_from(Host))
+    query = _filtered(counted, cluster=cluster, pool=pool, liveness=None, state=state,
+                      now=now, stale=stale)
+    return db.session.scalar(query) or 0
 
 
 def host_row(host_id: int, now: datetime, stale: timedelta) -> HostRow | None:

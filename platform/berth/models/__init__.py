@@ -19,6 +19,7 @@ from berth.models.services import (
     ServiceRevision,
 )
 from berth.models.events import Event
+from berth.models.alerts import AlertNotification, AlertThreshold  # noqa: F401
 
 __all__ = [
     "ApiToken", "Application", "AutoscalingPolicy", "Cluster", "ContainerInstance", "Event",

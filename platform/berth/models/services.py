@@ -52,6 +52,8 @@ class Service(Base):
     constraints: Mapped[list] = mapped_column(JSON, default=list)
     strategy: Mapped[str] = mapped_column(String(16), default="spread")
     healthcheck: Mapped[dict | None] = mapped_column(JSON)
+    # Its Prometheus endpoint, {port, path, histogram, status_label} (promql.MetricsSpec).
+    metrics: Mapped[dict | None] = mapped_column(JSON)
     # Hardening of its containers (all capabilities are dropped; these are added back).
     capabilities: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     pids_limit: Mapped[int] = mapped_column(default=512, server_default="512")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from berth import audit
 from berth.clock import utcnow
 from berth.config import Config
 from berth.errors import Conflict, InvalidInput
@@ -18,6 +19,8 @@ from berth.workloads.definitions import REVISION_FIELDS, ServiceSpec
 # What a running service cannot change in place (the model keeps them fixed after creation).
 FIXED_FIELDS = ("port", "constraints", "strategy", "capabilities", "pids_limit", "read_only",
                 "cluster", "pool", "idc", "min_cpus", "min_memory", "error_pattern", "depends_on")
+# What changes in place with no release: nothing in the containers depends on it.
+SETTINGS_FIELDS = ("metrics",)
 RECREATE = ("tear the application down (DELETE /api/v1/applications/{name}) and apply it "
             "again")
 
@@ -27,13 +30,14 @@ class ServiceChange:
     service: str
     replicas: tuple[int, int] | None = None  # (from, to)
     changes: dict[str, dict] = field(default_factory=dict)  # revision field -> {from, to}
+    settings: dict[str, dict] = field(default_factory=dict)  # SETTINGS_FIELDS -> {from, to}
     note: str | None = None
 
     def as_dict(self) -> dict:
         return {"service": self.service,
                 "replicas": None if self.replicas is None else
                 {"from": self.replicas[0], "to": self.replicas[1]},
-                "changes": self.changes, "note": self.note}
+                "changes": {**self.changes, **self.settings}, "note": self.note}
 
 
 def update_configs(raw: Mapping, names: list[str]) -> dict[str, dict]:
@@ -58,6 +62,7 @@ def wanted(spec: ServiceSpec) -> dict:
         "pool": spec.pool, "idc": spec.idc, "min_cpus": spec.min_cpus,
         "min_memory": spec.min_memory, "error_pattern": spec.error_pattern,
         "depends_on": dict(spec.depends_on), "replicas": spec.replicas,
+        "metrics": spec.metrics,
     }
 
 
@@ -75,7 +80,7 @@ def stored(service: Service, depends_on: dict[str, str], target: Mapping | None 
         "cluster": service.cluster, "pool": service.pool, "idc": service.idc,
         "min_cpus": service.min_cpus, "min_memory": service.min_memory,
         "error_pattern": service.error_pattern, "depends_on": depends_on,
-        "replicas": service.replicas,
+        "replicas": service.replicas, "metrics": service.metrics,
     }
 
 
@@ -120,7 +125,9 @@ def plan(application: str, current: Mapping[str, dict], desired: Mapping[str, di
                                f"it once the release is over")
             else:
                 change.replicas = (now["replicas"], want["replicas"])
-        if change.replicas or change.changes:
+        change.settings = {f: {"from": now[f], "to": want[f]} for f in SETTINGS_FIELDS
+                           if now.get(f) != want.get(f)}
+        if change.replicas or change.changes or change.settings:
             changed.append(change)
         else:
             unchanged.append(name)
@@ -174,6 +181,12 @@ def apply_existing(application: Application, raw: Mapping, *, actor: str, config
                 entry["note"] = _join(entry["note"], "a release replaces every replica with "
                                       "the new revision, placed batch by batch as it goes")
         else:
+            for setting, values in change.settings.items():
+                setattr(service, setting, values["to"])
+            if change.settings:
+                audit.record("service.update", f"{name}/{change.service}: "
+                             f"{', '.join(change.settings)} changed", actor=actor,
+                             subject_type="service", subject=f"{name}/{change.service}")
             if change.replicas:
                 workloads.scale(service, change.replicas[1], actor=actor, reason="apply")
             if change.changes:

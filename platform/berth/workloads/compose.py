@@ -27,7 +27,7 @@ _SERVICE_FIELDS = {
 }
 # Berth's own fields that Compose has no word for, under `x-berth:` in a service.
 _BERTH_EXTENSIONS = {"cluster", "pool", "idc", "strategy", "min_cpus", "min_memory",
-                     "error_pattern", "constraints"}
+                     "error_pattern", "constraints", "metrics"}
 # Compose service fields Berth knows of and cannot honour, with why (the rest: "unknown").
 _REFUSED_WHY = {
     "build": "Berth runs images from a registry; build and push the image, then name it in image",
@@ -250,9 +250,28 @@ def _service(name: str, raw: object) -> tuple[dict, dict | None]:
                 value, f"{where}.x-berth.constraints")
         elif key == "min_memory":
             service[key] = _bytes(value, f"{where}.x-berth.min_memory")
+        elif key == "metrics":
+            service[key] = _metrics(value, raw.get("ports"), f"{where}.x-berth.metrics")
         else:
             service[key] = value
     return service, update_config
+
+
+def _metrics(raw: object, ports: object, where: str) -> dict:
+    """x-berth.metrics: its port is the service's container port as `ports` wrote it (or
+    0 / "$PORT"); Berth's definition calls that port 0, its $PORT."""
+    metrics = dict(_mapping(raw, where))
+    declared = None
+    if isinstance(ports, list) and len(ports) == 1:
+        port = ports[0]
+        port = port.get("target") if isinstance(port, Mapping) else str(port).partition("/")[0]
+        declared = str(port)
+    if "port" in metrics and metrics["port"] not in (0, "$PORT"):
+        if declared is None or str(metrics["port"]) != declared:
+            raise InvalidInput(f"{where}.port: {metrics['port']!r} is not one of the service's "
+                               f"ports ({declared or 'it has none'})")
+        metrics["port"] = 0
+    return metrics
 
 
 def _deploy(raw: object, where: str, service: dict) -> dict | None:

@@ -53,6 +53,9 @@ def _service(service: Service, depends_on: dict[str, str]) -> dict:
         berth["error_pattern"] = service.error_pattern
     if others:
         berth["constraints"] = others
+    if service.metrics:
+        # Port 0 is its $PORT: the container port written in `ports` above.
+        berth["metrics"] = {**service.metrics, "port": 80}
     if berth:
         out["x-berth"] = berth
     return out

@@ -55,6 +55,7 @@ class ServiceSpec:
     min_cpus: float | None = None  # hosts with at least this hardware
     min_memory: int | None = None
     error_pattern: str = "ERROR|WARN"  # log lines that count as errors (canary analysis)
+    metrics: dict | None = None  # its Prometheus endpoint (berth.monitoring.promql.MetricsSpec)
 
 
 def _fail(where: str, message: str) -> InvalidInput:
@@ -109,7 +110,41 @@ def parse_service(raw: dict) -> ServiceSpec:
             raise _fail(where, f"condition for {dependency} must be started or healthy")
     check_hardening(where, spec.capabilities, spec.pids_limit, spec.read_only)
     check_placement(where, spec)
+    spec.metrics = check_metrics(where, spec.metrics, bool(spec.port))
     return spec
+
+
+METRICS_FIELDS = ("port", "path", "histogram", "status_label")
+
+
+def check_metrics(where: str, metrics: object, has_port: bool) -> dict | None:
+    """A service's `metrics: {port, path, histogram, status_label}`, checked and filled in.
+    A Berth service has one port, its $PORT (0 in its ports until a host allocates it), so
+    `port` may only be that one (0, or left out)."""
+    if metrics is None:
+        return None
+    if not isinstance(metrics, dict):
+        raise _fail(where, "metrics must be an object {port, path, histogram, status_label}")
+    unknown = sorted(set(metrics) - set(METRICS_FIELDS))
+    if unknown:
+        raise _fail(where, f"metrics: unknown field(s) {', '.join(unknown)}; "
+                           f"known: {', '.join(METRICS_FIELDS)}")
+    if not has_port:
+        raise _fail(where, "metrics needs a port: declare port: true (its $PORT serves them)")
+    port = metrics.get("port", 0)
+    if isinstance(port, bool) or port not in (0, "$PORT"):
+        raise _fail(where, f"metrics.port {port!r} is not one of the service's ports: it has "
+                           "one, its $PORT (write 0 or \"$PORT\", or leave it out)")
+    from berth.monitoring.promql import DEFAULT_HISTOGRAM, DEFAULT_STATUS_LABEL
+    out = {"port": 0, "path": metrics.get("path") or "/metrics",
+           "histogram": metrics.get("histogram") or DEFAULT_HISTOGRAM,
+           "status_label": metrics.get("status_label") or DEFAULT_STATUS_LABEL}
+    if not (isinstance(out["path"], str) and out["path"].startswith("/") and len(out["path"]) <= 255):
+        raise _fail(where, "metrics.path must be a URL path starting with /")
+    for name in ("histogram", "status_label"):
+        if not (isinstance(out[name], str) and re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]{0,127}", out[name])):
+            raise _fail(where, f"metrics.{name} must be a Prometheus name")
+    return out
 
 
 def check_placement(where: str, spec: ServiceSpec) -> None:
@@ -210,7 +245,8 @@ def create_application(raw: dict, *, actor: str, project: Project | None = None)
             healthcheck=spec.healthcheck, replicas=spec.replicas, status="pending",
             capabilities=capability_names(spec.capabilities), pids_limit=spec.pids_limit,
             read_only=spec.read_only, cluster=spec.cluster, pool=spec.pool, idc=spec.idc,
-            min_cpus=spec.min_cpus, min_memory=spec.min_memory, error_pattern=spec.error_pattern)
+            min_cpus=spec.min_cpus, min_memory=spec.min_memory, error_pattern=spec.error_pattern,
+            metrics=spec.metrics)
         service.revisions.append(ServiceRevision(number=1, spec=revision_of(service), created_by=actor))
         db.session.add(service)
         by_name[spec.name] = service

@@ -3,11 +3,11 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 
 from berth import db
 from berth.hosts import overview, services
 from berth.models import Application, ContainerInstance, Host, Service
+from tests.support import count_queries
 
 NOW = datetime(2026, 11, 23, 12, 0, 0)
 STALE = overview.stale_after(10.0)  # 30 s
@@ -59,17 +59,6 @@ def test_placed_sums_count_live_instances_only(database):
     assert (rows["h2"].placed_cpus, rows["h2"].placed_memory) == (1.0, 2**30)
     assert (rows["h3"].placed_cpus, rows["h3"].placed_memory) == (0.0, 0)
     assert (rows["h1"].cpus, rows["h1"].memory) == (12.0, 16 * 2**30)
-
-
-def count_queries(action) -> int:
-    statements = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(db.engine(), "before_cursor_execute", listener)
-    try:
-        action()
-    finally:
-        event.remove(db.engine(), "before_cursor_execute", listener)
-    return len(statements)
 
 
 def test_host_rows_costs_the_same_queries_for_many_hosts(database):

@@ -57,3 +57,14 @@ def test_the_autoscaler_keeps_its_replicas_and_says_so():
     changed, unchanged, notes = apply.plan("shop", {"web": spec(replicas=4)},
                                            {"web": spec(replicas=2)}, autoscaled=frozenset({"web"}))
     assert (changed, unchanged) == ([], ["web"]) and "autoscaler owns them (4 now)" in notes[0]
+
+
+def test_a_metrics_endpoint_changes_in_place_with_no_release():
+    metrics = {"port": 0, "path": "/metrics", "histogram": "http_request_duration_seconds",
+               "status_label": "code"}
+    changed, unchanged, _ = apply.plan("shop", {"web": spec(port=True)},
+                                       {"web": spec(port=True, metrics=metrics)})
+    [change] = changed
+    assert (change.changes, change.settings, unchanged) == (
+        {}, {"metrics": {"from": None, "to": metrics}}, [])
+    assert change.as_dict()["changes"] == {"metrics": {"from": None, "to": metrics}}
