@@ -305,9 +305,12 @@ class _Planner:
             elif isinstance(action, Start):
                 container = by_name[(action.name, action.host_id)]
                 row = self.rows[container.key]
+                # A created container has no health yet; once started, one with a healthcheck
+                # is starting, not ready (None would count as "no healthcheck": ready).
+                health = "starting" if service.at(container.revision).healthcheck else None
                 self.waves[1].append(Boot(service.name, container.slot, container.revision,
                                           container.host_id, container.id, container.name,
-                                          row._replace(state="running")))
+                                          row._replace(state="running", health=health)))
             elif isinstance(action, Create):
                 self._launch(service.at(int(action.revision)), int(action.slot), restarts=0,
                              backoff=None)

@@ -2,6 +2,9 @@
 that answer HTTP on 127.0.0.1, what Berth says of an application, what the engines run."""
 from __future__ import annotations
 
+import docker
+import requests
+
 from berth.engine import LABEL_APPLICATION, LABEL_SERVICE
 from tests.support import wait_for
 
@@ -33,19 +36,25 @@ def all_healthy(berth_app, name, expect):
 
 
 def containers(bed, app, service=None, status="running"):
-    """(engine name, container) of `app` on every engine that answers."""
+    """(engine name, container) of `app` on every engine that answers. A stopped engine holds
+    nothing that runs and a container removed while its engine lists is gone; anything else
+    (an engine too slow to answer, say) fails the caller instead of hiding its containers."""
     found = []
+    labels = [f"{LABEL_APPLICATION}={app}"] + ([f"{LABEL_SERVICE}={service}"] if service else [])
     for engine in bed.state["engines"]:
         try:
             client = bed.docker_client(engine["name"])
         except Exception:  # a stopped engine holds nothing that runs
             continue
-        labels = [f"{LABEL_APPLICATION}={app}"] + ([f"{LABEL_SERVICE}={service}"] if service else [])
         try:
-            found += [(engine["name"], c) for c in client.containers.list(
-                all=True, filters={"label": labels}) if status is None or c.status == status]
-        except Exception:
-            pass
+            for summary in client.api.containers(all=True, filters={"label": labels}):
+                if status is None or summary["State"] == status:
+                    try:
+                        found.append((engine["name"], client.containers.get(summary["Id"])))
+                    except docker.errors.NotFound:
+                        pass  # removed since the list
+        except requests.exceptions.ConnectionError:
+            pass  # the engine stopped since the client was made
         finally:
             client.close()
     return found

@@ -99,10 +99,7 @@ def parse_service(raw: dict) -> ServiceSpec:
             raise _fail(where, str(error)) from error
     if spec.strategy not in STRATEGIES:
         raise _fail(where, f"strategy must be one of {', '.join(STRATEGIES)}")
-    if spec.healthcheck is not None:
-        test = spec.healthcheck.get("test") if isinstance(spec.healthcheck, dict) else None
-        if not (isinstance(test, list) and test and all(isinstance(a, str) for a in test)):
-            raise _fail(where, 'healthcheck.test must be a list like ["CMD", "wget", "-q", "-O-", "http://127.0.0.1:$PORT/"]')
+    check_healthcheck(where, spec.healthcheck)
     if not isinstance(spec.depends_on, dict):
         raise _fail(where, 'depends_on must map service names to "started" or "healthy"')
     for dependency, condition in spec.depends_on.items():
@@ -115,6 +112,33 @@ def parse_service(raw: dict) -> ServiceSpec:
 
 
 METRICS_FIELDS = ("port", "path", "histogram", "status_label")
+HEALTHCHECK_FIELDS = ("test", "interval_s", "timeout_s", "retries", "start_period_s")
+
+
+def check_healthcheck(where: str, check: object) -> None:
+    """A service's `healthcheck: {test, interval_s, timeout_s, retries, start_period_s}`. A
+    misspelt or mistyped field is refused rather than left for the engine's default, which
+    would check health on another rhythm than the one written."""
+    if check is None:
+        return
+    test = check.get("test") if isinstance(check, dict) else None
+    if not (isinstance(test, list) and test and all(isinstance(a, str) for a in test)):
+        raise _fail(where, 'healthcheck.test must be a list like ["CMD", "wget", "-q", "-O-", "http://127.0.0.1:$PORT/"]')
+    unknown = sorted(set(check) - set(HEALTHCHECK_FIELDS))
+    if unknown:
+        raise _fail(where, f"healthcheck: unknown field(s) {', '.join(unknown)}; "
+                           f"known: {', '.join(HEALTHCHECK_FIELDS)}")
+    for name in ("interval_s", "timeout_s", "start_period_s"):
+        value = check.get(name)
+        # The engine takes 0 (its default) or at least a millisecond.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not (value == 0 or 0.001 <= value <= 86400)):
+            raise _fail(where, f"healthcheck.{name} must be seconds: 0 (the engine's default) "
+                               "or from 0.001 to 86400")
+    retries = check.get("retries")
+    if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int)
+                                or not 0 <= retries <= 100):
+        raise _fail(where, "healthcheck.retries must be a whole number from 0 to 100")
 
 
 def check_metrics(where: str, metrics: object, has_port: bool) -> dict | None:

@@ -102,6 +102,25 @@ def test_a_container_left_created_is_started(fleet, config):
     assert running(engines) == ["half_s_1_0"]
 
 
+def test_a_container_left_created_with_a_healthcheck_is_started_but_not_yet_healthy(fleet, config):
+    """Booted, it is starting: counted ready (health None, as with no healthcheck), the service
+    read healthy while discovery rightly left it out (the kill -9 test on the bed saw it)."""
+    engines, connect = fleet
+    check = {"test": ["CMD", "true"], "interval_s": 1}
+    app = definitions.create_application({"name": "half", "services": [
+        {"name": "s", "image": IMAGE, "replicas": 1, "healthcheck": check}]}, actor="admin")
+    db.session.commit()
+    engine = engines["tcp://127.0.0.1:1"]
+    engine.create(ContainerSpec(name="half_s_1_0", image=IMAGE,
+                                labels=slot_labels(config, "half", "s", 0)))
+    reconcile_application(app.id, config, connect=connect)
+    db.session.expire_all()
+    [service] = definitions.get_application("half").services
+    [instance] = service.instances
+    assert (instance.state, instance.health) == ("running", "starting")
+    assert service.status == "started" and service.endpoints == []
+
+
 def test_a_name_held_by_someone_else_is_neither_adopted_nor_removed(fleet, config):
     """Same name, but the labels are another installation's: not this slot's container."""
     engines, connect = fleet
