@@ -94,6 +94,7 @@ def test_prometheus_discovers_through_berth_and_berth_reads_it_back(berth_app, b
                              json={"name": name, "services": [service]})
     assert response.status_code == 201, response.text
     stop = threading.Event()
+    writer = None
     try:
         state = wait_for(lambda: all_healthy(berth_app, name, {"api": 1}), 120,
                          f"{name}/api to be healthy", interval_s=0.5)
@@ -161,4 +162,6 @@ def test_prometheus_discovers_through_berth_and_berth_reads_it_back(berth_app, b
         assert replicas.get("desired") == 1, replicas
     finally:
         stop.set()
+        if writer is not None:  # its last write ends before the container goes
+            writer.join(timeout=30)
         tear_down(berth_app, name)
