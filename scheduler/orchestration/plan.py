@@ -305,9 +305,7 @@ class _Planner:
             elif isinstance(action, Start):
                 container = by_name[(action.name, action.host_id)]
                 row = self.rows[container.key]
-                # A created container has no health yet; once started, one with a healthcheck
-                # is starting, not ready (None would count as "no healthcheck": ready).
-                health = "starting" if service.at(container.revision).healthcheck else None
+                health = _health_at_start(service.at(container.revision))
                 self.waves[1].append(Boot(service.name, container.slot, container.revision,
                                           container.host_id, container.id, container.name,
                                           row._replace(state="running", health=health)))
@@ -333,8 +331,8 @@ class _Planner:
             return False
         spec = container_spec(self.round.installation, self.app.name, service, slot, placed.port)
         row = RowWrite(service.name, slot, service.revision, spec.name, placed.host_id, None,
-                       placed.port, "running", "starting" if service.healthcheck else None,
-                       restarts, backoff, fresh=True)
+                       placed.port, "running", _health_at_start(service), restarts, backoff,
+                       fresh=True)
         self.waves[1].append(Launch(service.name, slot, service.revision, placed.host_id, spec, row))
         return True
 
@@ -399,6 +397,12 @@ class _Planner:
             if c.service == service.name and c.status == "running" and c.health in READY_HEALTH
             and c.revision in traffic and c.port and c.id not in self.retiring
             and c.host_id in hosts))
+
+
+def _health_at_start(service: ServiceState) -> str | None:
+    """A container just started (launched, or booted from created): starting under a
+    healthcheck, not None, which counts as "no healthcheck": ready."""
+    return "starting" if service.healthcheck else None
 
 
 def _slot_state(container: SeenContainer) -> str:

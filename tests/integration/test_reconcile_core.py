@@ -31,10 +31,9 @@ def test_a_worker_killed_while_its_pass_holds_the_lease_ends_with_exactly_the_de
     # two cores): a wide window. Each keeps a tenth of a core and checks its health once a
     # second with room to answer, so the twenty stay healthy on two loaded cores (at 0.01 CPU
     # and two checks a second they timed out, and Berth rightly kept replacing them).
-    check = {"test": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:$PORT/"],
-             "interval_s": 1, "timeout_s": 5, "retries": 3}
-    spec = {"name": "lease", "services": [http_service("web", bed.image, 1, memory=16 * 2**20,
-                                                               healthcheck=check)]}
+    service = http_service("web", bed.image, 1, memory=16 * 2**20)
+    service["healthcheck"].update(interval_s=1, timeout_s=5, retries=3)
+    spec = {"name": "lease", "services": [service]}
     assert berth_app.api("POST", "/api/v1/applications", json=spec).status_code == 201
     wait_for(lambda: all_healthy(berth_app, "lease", {"web": 1}), 120, "one healthy web")
     assert berth_app.api("PATCH", "/api/v1/applications/lease/services/web",

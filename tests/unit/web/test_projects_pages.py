@@ -144,7 +144,6 @@ def test_deleting_a_tag_calls_registry_ops(client, people, monkeypatch):
 
 
 def test_a_registry_refusal_is_shown_as_an_error(client, people, monkeypatch):
-
     def refuse(project, repository_name, tag, *, actor):
         raise Conflict("the registry does not allow deletes")
 

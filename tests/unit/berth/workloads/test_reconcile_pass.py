@@ -103,8 +103,9 @@ def test_a_container_left_created_is_started(fleet, config):
 
 
 def test_a_container_left_created_with_a_healthcheck_is_started_but_not_yet_healthy(fleet, config):
-    """Booted, it is starting: counted ready (health None, as with no healthcheck), the service
-    read healthy while discovery rightly left it out (the kill -9 test on the bed saw it)."""
+    """Booted, it is recorded starting. It once kept the created container's health, None,
+    which counts as ready: the service read healthy while discovery left it out (the kill -9
+    test on the bed saw it)."""
     engines, connect = fleet
     check = {"test": ["CMD", "true"], "interval_s": 1}
     app = definitions.create_application({"name": "half", "services": [
